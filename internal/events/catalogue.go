@@ -1,0 +1,234 @@
+package events
+
+// Type names an event of the catalogue; the CloudEvents type is "skattekonto." + Type.
+type Type string
+
+// The catalogue (CONTRACT §4).
+const (
+	TypeNewTransaction            Type = "NewTransaction"
+	TypeBalanceChanged            Type = "BalanceChanged"
+	TypeInterestChanged           Type = "InterestChanged"
+	TypeUpcomingDue               Type = "UpcomingDue"
+	TypeUpcomingChanged           Type = "UpcomingChanged"
+	TypeUpcomingWithdrawn         Type = "UpcomingWithdrawn"
+	TypeDueReminder               Type = "DueReminder"
+	TypePayoutAccountChanged      Type = "PayoutAccountChanged"
+	TypePayoutBlockAdded          Type = "PayoutBlockAdded"
+	TypePayoutBlockChanged        Type = "PayoutBlockChanged"
+	TypePayoutBlockRemoved        Type = "PayoutBlockRemoved"
+	TypeOcrNumberChanged          Type = "OcrNumberChanged"
+	TypeReconciliationDateChanged Type = "ReconciliationDateChanged"
+	TypeFetchCompleted            Type = "FetchCompleted"
+	TypeFetchFailed               Type = "FetchFailed"
+)
+
+// Header carries the fields every event's data has.
+type Header struct {
+	Omfragad string `json:"omfragad"`
+	Baseline bool   `json:"baseline"`
+}
+
+// Row holds the fields of an API transaction row as events carry them.
+type Row struct {
+	Transaktionsdatum    string `json:"transaktionsdatum"`
+	Forfallodatum        string `json:"forfallodatum,omitempty"`
+	Beslutsdatum         string `json:"beslutsdatum,omitempty"`
+	Ranteberakningsdatum string `json:"ranteberakningsdatum,omitempty"`
+	Transaktionstext     string `json:"transaktionstext"`
+	BeloppSkatteverket   *int64 `json:"beloppSkatteverket,omitempty"`
+	BeloppKronofogden    *int64 `json:"beloppKronofogden,omitempty"`
+}
+
+// NewTransaction reports a booked transaction not seen before.
+type NewTransaction struct {
+	Header
+	TransaktionID         string   `json:"transaktionId"`
+	Transaktionsidentitet string   `json:"transaktionsidentitet,omitempty"`
+	Transaktionsdatum     string   `json:"transaktionsdatum"`
+	Ranteberakningsdatum  string   `json:"ranteberakningsdatum,omitempty"`
+	Transaktionstext      string   `json:"transaktionstext"`
+	BeloppSkatteverket    *int64   `json:"beloppSkatteverket,omitempty"`
+	BeloppKronofogden     *int64   `json:"beloppKronofogden,omitempty"`
+	Voucher               *Voucher `json:"voucher,omitempty"`
+}
+
+// Voucher is a booking proposal in whole kronor against account 1630.
+type Voucher struct {
+	Rules  string        `json:"rules"`
+	Status string        `json:"status"`
+	Lines  []VoucherLine `json:"lines"`
+}
+
+// VoucherLine is one line of a Voucher: exactly one of Debit and Credit is set.
+type VoucherLine struct {
+	Account string `json:"account"`
+	Debit   *int64 `json:"debit,omitempty"`
+	Credit  *int64 `json:"credit,omitempty"`
+}
+
+// Balance is the account's balance at Skatteverket and Kronofogden.
+type Balance struct {
+	SaldoSkatteverket *int64 `json:"saldoSkatteverket"`
+	SaldoKronofogden  *int64 `json:"saldoKronofogden"`
+}
+
+// Delta is the change between two balances; an absent amount counts as 0.
+type Delta struct {
+	SaldoSkatteverket int64 `json:"saldoSkatteverket"`
+	SaldoKronofogden  int64 `json:"saldoKronofogden"`
+}
+
+// BalanceChanged reports a change of saldoSkatteverket or saldoKronofogden.
+type BalanceChanged struct {
+	Header
+	Previous         *Balance `json:"previous"`
+	Current          Balance  `json:"current"`
+	Delta            Delta    `json:"delta"`
+	OcrNummer        string   `json:"ocrNummer,omitempty"`
+	SenastUppdaterad string   `json:"senastUppdaterad"`
+}
+
+// Interest is the preliminary interest at Skatteverket and Kronofogden.
+type Interest struct {
+	RantaSkatteverket *int64 `json:"rantaSkatteverket"`
+	RantaKronofogden  *int64 `json:"rantaKronofogden"`
+}
+
+// InterestChanged reports a change of rantaSkatteverket or rantaKronofogden.
+type InterestChanged struct {
+	Header
+	Previous         *Interest `json:"previous"`
+	Current          Interest  `json:"current"`
+	SenastUppdaterad string    `json:"senastUppdaterad"`
+}
+
+// UpcomingDue reports an upcoming transaction that appeared.
+type UpcomingDue struct {
+	Header
+	TransaktionID string `json:"transaktionId"`
+	Row
+	OcrNummer string `json:"ocrNummer,omitempty"`
+}
+
+// UpcomingChanged reports an upcoming transaction whose amount or dates changed.
+type UpcomingChanged struct {
+	Header
+	TransaktionID string `json:"transaktionId"`
+	Previous      Row    `json:"previous"`
+	Current       Row    `json:"current"`
+}
+
+// UpcomingWithdrawn reports an upcoming transaction that vanished without being booked.
+type UpcomingWithdrawn struct {
+	Header
+	TransaktionID string `json:"transaktionId"`
+	Row
+}
+
+// DueReminder reports an upcoming transaction within a configured number of days of its due date.
+type DueReminder struct {
+	Header
+	TransaktionID      string `json:"transaktionId"`
+	Forfallodatum      string `json:"forfallodatum"`
+	DaysLeft           int    `json:"daysLeft"`
+	Transaktionstext   string `json:"transaktionstext"`
+	BeloppSkatteverket *int64 `json:"beloppSkatteverket,omitempty"`
+	BeloppKronofogden  *int64 `json:"beloppKronofogden,omitempty"`
+	OcrNummer          string `json:"ocrNummer,omitempty"`
+}
+
+// PayoutAccountChanged reports a payout account registered, changed or removed.
+type PayoutAccountChanged struct {
+	Header
+	Previous *string `json:"previous"`
+	Current  *string `json:"current"`
+}
+
+// Block holds a payout block's fields.
+type Block struct {
+	Sparridentitet string `json:"sparridentitet"`
+	DatumFrom      string `json:"datumFrom,omitempty"`
+	DatumTom       string `json:"datumTom,omitempty"`
+	Sparrbelopp    *int64 `json:"sparrbelopp,omitempty"`
+	Totalsparr     *bool  `json:"totalsparr,omitempty"`
+}
+
+// PayoutBlockAdded reports a payout block that appeared.
+type PayoutBlockAdded struct {
+	Header
+	Block
+}
+
+// PayoutBlockChanged reports a payout block whose fields changed.
+type PayoutBlockChanged struct {
+	Header
+	Block
+	Previous Block `json:"previous"`
+}
+
+// PayoutBlockRemoved reports a payout block that disappeared.
+type PayoutBlockRemoved struct {
+	Header
+	Block
+}
+
+// OcrNumberChanged reports a change of the account's OCR number.
+type OcrNumberChanged struct {
+	Header
+	Previous *string `json:"previous"`
+	Current  *string `json:"current"`
+}
+
+// ReconciliationDateChanged reports a change of nastaAvstamningsdatum.
+type ReconciliationDateChanged struct {
+	Header
+	Previous *string `json:"previous"`
+	Current  *string `json:"current"`
+}
+
+// Call is one HTTP call made to the API, as FetchCompleted and FetchFailed list it.
+type Call struct {
+	Operation     string `json:"operation"`
+	CorrelationID string `json:"correlationId"`
+	HTTPStatus    int    `json:"httpStatus"`
+	Felkod        int    `json:"felkod,omitempty"`
+	At            string `json:"at"`
+	DurationMs    int64  `json:"durationMs"`
+}
+
+// FetchCompleted closes every successful fetch.
+type FetchCompleted struct {
+	Header
+	Operations       []string `json:"operations"`
+	APICalls         int      `json:"apiCalls"`
+	Calls            []Call   `json:"calls"`
+	Skipped          []string `json:"skipped"`
+	Changes          int      `json:"changes"`
+	SenastUppdaterad string   `json:"senastUppdaterad,omitempty"`
+	Informationstext []string `json:"informationstext"`
+	RequestIDs       []string `json:"requestIds,omitempty"`
+}
+
+// Reasons a fetch failed.
+const (
+	ReasonInvalidRequest = "invalid-request"
+	ReasonRejected       = "rejected"
+	ReasonExhausted      = "exhausted"
+)
+
+// FetchFailed closes every fetch that ended without success.
+type FetchFailed struct {
+	Header
+	Reason        string `json:"reason"`
+	Error         string `json:"error"`
+	Operation     string `json:"operation,omitempty"`
+	Felkod        int    `json:"felkod,omitempty"`
+	Felmeddelande string `json:"felmeddelande,omitempty"`
+	HTTPStatus    int    `json:"httpStatus,omitempty"`
+	Attempts      int    `json:"attempts"`
+	Calls         []Call `json:"calls"`
+	// Request is the request as received: a JSON object when it parsed,
+	// else a JSON string.
+	Request    any      `json:"request"`
+	RequestIDs []string `json:"requestIds,omitempty"`
+}

@@ -1,0 +1,181 @@
+package events
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// stateVersion is the version of the state encoding; Decode refuses others.
+const stateVersion = 1
+
+// Operation bits of State.Seen: an operation's first answer is a baseline.
+const (
+	SeenSaldo uint8 = 1 << iota
+	SeenTransaktioner
+	SeenUtbetalningskonto
+	SeenUtbetalningssparrar
+)
+
+// maxRecent bounds the fetch and request ids a state remembers.
+const (
+	maxRecentFetches  = 16
+	maxRecentRequests = 64
+)
+
+// State is what the worker remembers of one account between fetches: the
+// last values seen, fingerprints of the booked transactions seen (not the
+// rows), the upcoming rows and blocks (few, kept whole so that changes can
+// be described), and the ids of recent fetches so that a redelivered
+// request is recognised as done.
+type State struct {
+	V          int    `json:"v"`
+	Generation uint64 `json:"g"`
+	Seen       uint8  `json:"seen,omitempty"`
+
+	Balance               Balance  `json:"balance"`
+	Interest              Interest `json:"interest"`
+	OcrNummer             string   `json:"ocr,omitempty"`
+	NastaAvstamningsdatum string   `json:"recon,omitempty"`
+	// SenastUppdaterad is the saldo answer's timestamp; TxSenastUppdaterad
+	// the transactions answer's. Equal values mean the data cannot have changed.
+	SenastUppdaterad   string `json:"upd,omitempty"`
+	TxSenastUppdaterad string `json:"txUpd,omitempty"`
+	TxFetchedOn        string `json:"txOn,omitempty"`
+
+	Known    Fingerprints `json:"known,omitempty"`
+	Upcoming []Upcoming   `json:"upcoming,omitempty"`
+	Payout   *string      `json:"payout,omitempty"`
+	Blocks   []Block      `json:"blocks,omitempty"`
+
+	Fetches  []string `json:"fetches,omitempty"`
+	Requests []string `json:"requests,omitempty"`
+}
+
+// Upcoming is a remembered upcoming row with its assigned id and the
+// reminder offsets already sent (a bit per index of Options.ReminderDays).
+type Upcoming struct {
+	ID       string `json:"id"`
+	Row      Row    `json:"row"`
+	Reminded uint32 `json:"rem,omitempty"`
+}
+
+// HasFetch reports whether the state records the fetch id as done.
+func (s *State) HasFetch(id string) bool { return slices.Contains(s.Fetches, id) }
+
+// HasRequest reports whether the request id was answered recently.
+func (s *State) HasRequest(id string) bool { return slices.Contains(s.Requests, id) }
+
+// recordFetch remembers a finished fetch and the request ids it answered.
+func (s *State) recordFetch(fetchID string, requestIDs []string) {
+	s.Fetches = appendBounded(s.Fetches, maxRecentFetches, fetchID)
+	s.Requests = appendBounded(s.Requests, maxRecentRequests, requestIDs...)
+}
+
+func appendBounded(list []string, limit int, add ...string) []string {
+	out := append(slices.Clone(list), add...)
+	if len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out
+}
+
+// Encode returns the state's stored form.
+func (s *State) Encode() ([]byte, error) {
+	c := *s
+	c.V = stateVersion
+	return json.Marshal(&c)
+}
+
+// DecodeState parses a stored state. An empty body is an empty state.
+func DecodeState(b []byte) (State, error) {
+	var s State
+	if len(b) == 0 {
+		return s, nil
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return State{}, fmt.Errorf("decode state: %w", err)
+	}
+	if s.V != stateVersion {
+		return State{}, fmt.Errorf("decode state: unknown version %d", s.V)
+	}
+	if err := s.Known.validate(); err != nil {
+		return State{}, fmt.Errorf("decode state: %w", err)
+	}
+	return s, nil
+}
+
+// fpSize is the stored size of one fingerprint: a 64-bit hash of the
+// transaction id and the transaction's day (days since 2000-01-01), so
+// that fingerprints older than the API can return are pruned.
+const fpSize = 10
+
+// Fingerprints is a compact sorted set of booked-transaction fingerprints:
+// fpSize bytes each, ordered by hash. Its JSON form is base64.
+type Fingerprints []byte
+
+// Len is the number of fingerprints.
+func (f Fingerprints) Len() int { return len(f) / fpSize }
+
+func (f Fingerprints) hash(i int) uint64 { return binary.BigEndian.Uint64(f[i*fpSize:]) }
+func (f Fingerprints) day(i int) uint16  { return binary.BigEndian.Uint16(f[i*fpSize+8:]) }
+
+// Contains reports whether h is in the set.
+func (f Fingerprints) Contains(h uint64) bool {
+	n := f.Len()
+	i := sort.Search(n, func(i int) bool { return f.hash(i) >= h })
+	return i < n && f.hash(i) == h
+}
+
+type fp struct {
+	hash uint64
+	day  uint16
+}
+
+// with returns a new set holding f, add, and none older than minDay.
+func (f Fingerprints) with(add []fp, minDay uint16) Fingerprints {
+	all := make([]fp, 0, f.Len()+len(add))
+	for i := 0; i < f.Len(); i++ {
+		all = append(all, fp{f.hash(i), f.day(i)})
+	}
+	all = append(all, add...)
+	slices.SortFunc(all, func(a, b fp) int {
+		switch {
+		case a.hash < b.hash:
+			return -1
+		case a.hash > b.hash:
+			return 1
+		}
+		return 0
+	})
+	out := make(Fingerprints, 0, len(all)*fpSize)
+	var last uint64
+	have := false
+	for _, e := range all {
+		if (have && e.hash == last) || e.day < minDay {
+			continue
+		}
+		last, have = e.hash, true
+		out = binary.BigEndian.AppendUint64(out, e.hash)
+		out = binary.BigEndian.AppendUint16(out, e.day)
+	}
+	return out
+}
+
+func (f Fingerprints) validate() error {
+	if len(f)%fpSize != 0 {
+		return fmt.Errorf("fingerprints: length %d is not a multiple of %d", len(f), fpSize)
+	}
+	for i := 1; i < f.Len(); i++ {
+		if f.hash(i-1) >= f.hash(i) {
+			return fmt.Errorf("fingerprints: not strictly ordered at %d", i)
+		}
+	}
+	return nil
+}
+
+// Equal reports whether two sets hold the same fingerprints.
+func (f Fingerprints) Equal(g Fingerprints) bool { return bytes.Equal(f, g) }

@@ -1,0 +1,254 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// StreamName is the stream that holds the events and the accounts' states.
+const StreamName = "SKATTEKONTO_EVENTS"
+
+// maxBatch is JetStream's limit of messages in one atomic batch.
+const maxBatch = 1000
+
+// ErrConflict means the account's state changed since it was read (another
+// fetch of the same account committed first, or this one already did): the
+// caller re-reads the state and decides again.
+var ErrConflict = errors.New("account state changed since it was read")
+
+// ErrTooManyChanges means a single fetch found more changes other than new
+// transactions than one atomic batch can hold.
+var ErrTooManyChanges = errors.New("too many changes for one atomic batch")
+
+// StoreConfig configures a Store. The zero value means the defaults.
+type StoreConfig struct {
+	// Stream is the events stream's name; default StreamName.
+	Stream string
+	// Create creates or updates the stream at start (default on; switch
+	// off when streams are managed declaratively).
+	NoCreate bool
+	// Replicas of the stream when it is created; default 1.
+	Replicas int
+	// Duplicates is the de-duplication window for Nats-Msg-Id; default 10 minutes.
+	Duplicates time.Duration
+	// MaxAge of events; default 0 (kept forever). Every fetch rewrites its
+	// account's state, so an account fetched more often than MaxAge keeps it.
+	MaxAge time.Duration
+}
+
+// StreamConfig is the configuration the events stream needs: atomic
+// batches for events with their state, rollup so that each account keeps
+// one state message, direct get to read it cheaply.
+func (c StoreConfig) StreamConfig() jetstream.StreamConfig {
+	c = c.withDefaults()
+	return jetstream.StreamConfig{
+		Name:               c.Stream,
+		Description:        "skattekonto-events: business events and per-account state",
+		Subjects:           []string{SubjectPrefix + ">", StatePrefix + ">"},
+		Retention:          jetstream.LimitsPolicy,
+		Storage:            jetstream.FileStorage,
+		Replicas:           c.Replicas,
+		Duplicates:         c.Duplicates,
+		MaxAge:             c.MaxAge,
+		AllowAtomicPublish: true,
+		AllowRollup:        true,
+		AllowDirect:        true,
+		DenyDelete:         true,
+	}
+}
+
+func (c StoreConfig) withDefaults() StoreConfig {
+	if c.Stream == "" {
+		c.Stream = StreamName
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = 10 * time.Minute
+	}
+	return c
+}
+
+// Store reads accounts' states and commits events with the new state.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// NewStore opens (and unless cfg.NoCreate, creates or updates) the events stream.
+func NewStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*Store, error) {
+	cfg = cfg.withDefaults()
+	var (
+		st  jetstream.Stream
+		err error
+	)
+	if cfg.NoCreate {
+		st, err = js.Stream(ctx, cfg.Stream)
+	} else {
+		st, err = js.CreateOrUpdateStream(ctx, cfg.StreamConfig())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", cfg.Stream, err)
+	}
+	return &Store{js: js, stream: st}, nil
+}
+
+// Load returns the account's stored state and the sequence of its
+// message, 0 when the account has none yet.
+func (s *Store) Load(ctx context.Context, omfragad string) (State, uint64, error) {
+	m, err := s.stream.GetLastMsgForSubject(ctx, StatePrefix+omfragad)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return State{}, 0, nil
+	}
+	if err != nil {
+		return State{}, 0, fmt.Errorf("load state: %w", err)
+	}
+	st, err := DecodeState(m.Data)
+	if err != nil {
+		return State{}, 0, err
+	}
+	return st, m.Sequence, nil
+}
+
+// Commit is what one fetch stores: its change events (Result, nil for a
+// failed fetch), the closing FetchCompleted or FetchFailed, and the state
+// that accounts for them.
+type Commit struct {
+	Omfragad string
+	// Seq is the sequence of the state the diff started from (0: none).
+	Seq uint64
+	// Prev is that state; used when Result is nil.
+	Prev   State
+	Result *Result
+	// Closing is the FetchCompleted or FetchFailed event.
+	Closing Event
+	// FetchID and RequestIDs are recorded in the state as answered.
+	FetchID    string
+	RequestIDs []string
+}
+
+// Commit stores the events and the new state atomically: all of them or
+// none. A large first fetch is stored in several batches, each with the
+// state that accounts for exactly what it and the batches before it hold,
+// so a crash between them loses nothing and repeats nothing. It returns
+// the sequence of the new state, or ErrConflict when the state moved.
+func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
+	prev := c.Prev
+	var events []Event
+	newTx := 0
+	if c.Result != nil {
+		prev = c.Result.prev
+		events = c.Result.Events
+		newTx = c.Result.NewTransactions()
+	}
+	rest := len(events) - newTx // change events that must go in the final batch
+	if rest+2 > maxBatch {
+		return 0, fmt.Errorf("%w: %d", ErrTooManyChanges, rest)
+	}
+	inFinal := min(newTx, maxBatch-2-rest)
+	seq := c.Seq
+	gen := prev.Generation
+	// Intermediate batches: only new transactions, with partial states.
+	for start := 0; start < newTx-inFinal; {
+		end := min(start+maxBatch-1, newTx-inFinal)
+		gen++
+		partial := c.Result.Partial(end)
+		partial.Generation = gen
+		var err error
+		seq, err = s.publish(ctx, c.Omfragad, seq, events[start:end], nil, &partial)
+		if err != nil {
+			return 0, err
+		}
+		start = end
+	}
+	var next State
+	if c.Result != nil {
+		next = c.Result.Next
+	} else {
+		next = prev
+	}
+	next.Generation = gen + 1
+	next.recordFetch(c.FetchID, c.RequestIDs)
+	return s.publish(ctx, c.Omfragad, seq, events[newTx-inFinal:], &c.Closing, &next)
+}
+
+func (s *Store) publish(ctx context.Context, acct string, seq uint64, events []Event, closing *Event, st *State) (uint64, error) {
+	msgs := make([]*nats.Msg, 0, len(events)+2)
+	for i := range events {
+		m, err := events[i].Msg()
+		if err != nil {
+			return 0, err
+		}
+		msgs = append(msgs, m)
+	}
+	if closing != nil {
+		m, err := closing.Msg()
+		if err != nil {
+			return 0, err
+		}
+		msgs = append(msgs, m)
+	}
+	body, err := st.Encode()
+	if err != nil {
+		return 0, fmt.Errorf("encode state: %w", err)
+	}
+	sm := nats.NewMsg(StatePrefix + acct)
+	sm.Data = body
+	sm.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
+	sm.Header.Set("Nats-Rollup", "sub")
+	msgs = append(msgs, sm)
+
+	fc := jetstreamext.BatchFlowControl{AckFirst: false}
+	if len(msgs) > 50 {
+		fc = jetstreamext.BatchFlowControl{AckFirst: true, AckEvery: 50, AckTimeout: 10 * time.Second}
+	}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, fc)
+	if err != nil {
+		if IsConflict(err) {
+			return 0, fmt.Errorf("commit %d events: %w (%v)", len(msgs)-1, ErrConflict, err)
+		}
+		return 0, fmt.Errorf("commit %d events: %w", len(msgs)-1, err)
+	}
+	return ack.Sequence, nil
+}
+
+// IsConflict reports whether a publish failed because the expected state
+// sequence was stale (10071 on one server, 10164 on a replicated stream)
+// or because an event id was already stored (10201): in each case the
+// state must be re-read.
+func IsConflict(err error) bool {
+	if errors.Is(err, ErrConflict) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant,
+		jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
+		return true
+	}
+	return false
+}
+
+// PublishAlone publishes one event outside any state (the FetchFailed of a
+// request whose account cannot be told). Nats-Msg-Id de-duplicates a repeat.
+func (s *Store) PublishAlone(ctx context.Context, e *Event) error {
+	m, err := e.Msg()
+	if err != nil {
+		return err
+	}
+	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectStream(s.stream.CachedInfo().Config.Name)); err != nil {
+		return fmt.Errorf("publish %s: %w", e.Type, err)
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+// Package natsserver runs an embedded NATS server with JetStream, for the
+// worker's local default and for tests.
+package natsserver
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Config configures an embedded server. The zero value listens on a
+// random loopback port and stores under a directory that must be set.
+type Config struct {
+	// StoreDir is where JetStream keeps its files.
+	StoreDir string
+	// Host and Port to listen on; Port -1 (or 0) picks a free port.
+	Host string
+	Port int
+	// ServerName names the server (required in a cluster).
+	ServerName string
+	// Cluster, when set, joins a JetStream cluster: its name, this
+	// server's cluster listen port and the routes to the others.
+	ClusterName string
+	ClusterPort int
+	Routes      []string
+}
+
+// Start starts a server and waits until it accepts connections.
+func Start(cfg Config) (*server.Server, error) {
+	if cfg.StoreDir == "" {
+		return nil, errors.New("natsserver: StoreDir is required")
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Port == 0 {
+		cfg.Port = -1
+	}
+	opts := &server.Options{
+		ServerName: cfg.ServerName,
+		Host:       cfg.Host,
+		Port:       cfg.Port,
+		JetStream:  true,
+		StoreDir:   cfg.StoreDir,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	if cfg.ClusterName != "" {
+		opts.Cluster.Name = cfg.ClusterName
+		opts.Cluster.Host = cfg.Host
+		opts.Cluster.Port = cfg.ClusterPort
+		routes, err := routeURLs(cfg.Routes)
+		if err != nil {
+			return nil, err
+		}
+		opts.Routes = routes
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: %w", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, errors.New("natsserver: not ready for connections after 10s")
+	}
+	return s, nil
+}
