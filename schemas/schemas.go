@@ -1,0 +1,234 @@
+// Package schemas embeds the public JSON Schemas (draft 2020-12) and the
+// AsyncAPI 3.1.0 document of skattekonto-events, and validates fetch requests
+// and whole CloudEvents against them without touching the network.
+//
+// Layout (every file's $id is BaseURL + its path; refs between files are
+// relative):
+//
+//	fetch-request.json     body of a message on skattekonto.fetch.<omfragad>
+//	envelope.json          the CloudEvents 1.0 structured-mode envelope
+//	defs.json              shared $defs (omfragad, amount, date, call, ...)
+//	events/<Type>.json     the data object of event type skattekonto.<Type>
+//	asyncapi.yaml          channels, messages and operations
+//
+// The JSON files are the contract; Go types that produce events must marshal
+// to documents these schemas accept (every data object has
+// additionalProperties: false).
+package schemas
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// BaseURL is the prefix of every schema's $id: the file's path in the
+// repository is appended to it.
+const BaseURL = "https://raw.githubusercontent.com/skattekonto-events/skattekonto-events/main/schemas/"
+
+// Schema URLs of the files that are not event data schemas.
+const (
+	EnvelopeSchemaURL     = BaseURL + "envelope.json"
+	FetchRequestSchemaURL = BaseURL + "fetch-request.json"
+	DefsSchemaURL         = BaseURL + "defs.json"
+)
+
+// TypePrefix is the prefix of every CloudEvents type: "skattekonto.<EventType>".
+const TypePrefix = "skattekonto."
+
+// MaxFetchRequestSize is the largest fetch request body accepted (64 KiB,
+// CONTRACT §3).
+const MaxFetchRequestSize = 64 << 10
+
+//go:embed *.json events/*.json asyncapi.yaml
+var files embed.FS
+
+// DataSchemaURL returns the $id of the data schema of eventType (without the
+// "skattekonto." prefix); it is the value of the event's dataschema attribute.
+func DataSchemaURL(eventType string) string {
+	return BaseURL + "events/" + eventType + ".json"
+}
+
+// FS returns the embedded schema files, laid out as in the repository's
+// schemas/ directory.
+func FS() fs.FS { return files }
+
+// EventTypes returns, sorted, the names of all event types that have a data
+// schema (events/<EventType>.json), without the "skattekonto." prefix.
+func EventTypes() []string {
+	entries, err := fs.ReadDir(files, "events")
+	if err != nil {
+		panic("schemas: embedded events directory missing: " + err.Error())
+	}
+	var types []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok && !e.IsDir() {
+			types = append(types, name)
+		}
+	}
+	sort.Strings(types)
+	return types
+}
+
+// Validator validates documents against the embedded schemas. It is safe for
+// concurrent use.
+type Validator struct {
+	envelope     *jsonschema.Schema
+	fetchRequest *jsonschema.Schema
+	data         map[string]*jsonschema.Schema // by event type
+}
+
+// NewValidator compiles every embedded schema. Each file is registered under
+// its $id, so references resolve from memory and no network is touched; a
+// file whose $id does not equal BaseURL + its path is an error. Formats
+// (date, date-time, uri) are asserted in addition to the schemas' patterns.
+func NewValidator() (*Validator, error) {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.UseLoader(offlineLoader{})
+
+	paths, err := fs.Glob(files, "*.json")
+	if err != nil {
+		return nil, err
+	}
+	more, err := fs.Glob(files, "events/*.json")
+	if err != nil {
+		return nil, err
+	}
+	paths = append(paths, more...)
+	for _, p := range paths {
+		b, err := fs.ReadFile(files, p)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("schemas: %s: %w", p, err)
+		}
+		obj, _ := doc.(map[string]any)
+		if id, _ := obj["$id"].(string); id != BaseURL+p {
+			return nil, fmt.Errorf("schemas: %s: $id is %q, want %q", p, id, BaseURL+p)
+		}
+		if err := c.AddResource(BaseURL+p, doc); err != nil {
+			return nil, fmt.Errorf("schemas: %s: %w", p, err)
+		}
+	}
+
+	v := &Validator{data: make(map[string]*jsonschema.Schema)}
+	for _, p := range paths {
+		s, err := c.Compile(BaseURL + p)
+		if err != nil {
+			return nil, fmt.Errorf("schemas: compile %s: %w", p, err)
+		}
+		switch {
+		case p == "envelope.json":
+			v.envelope = s
+		case p == "fetch-request.json":
+			v.fetchRequest = s
+		case strings.HasPrefix(p, "events/"):
+			v.data[strings.TrimSuffix(path.Base(p), ".json")] = s
+		}
+	}
+	if v.envelope == nil || v.fetchRequest == nil || len(v.data) == 0 {
+		return nil, errors.New("schemas: embedded files incomplete")
+	}
+	return v, nil
+}
+
+// offlineLoader refuses every URL that was not registered from the embedded
+// files, so a stray absolute $ref fails instead of reaching the network.
+type offlineLoader struct{}
+
+func (offlineLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("schemas: %s is not an embedded schema (no network access)", url)
+}
+
+var canonicalOmfragad = regexp.MustCompile(`^[0-9]{12}$`)
+
+// ValidateEvent validates doc, a whole CloudEvent in structured JSON mode: the
+// envelope against envelope.json; then type must be "skattekonto.<EventType>"
+// for a known EventType, dataschema must equal DataSchemaURL(EventType), and
+// data must be valid against events/<EventType>.json. Finally the subject must
+// agree with the data: a 12-digit subject equals data.omfragad (except for
+// FetchFailed, which reports the request as received), and a service-wide
+// AccessProblem has an empty omfragad. The error names the rule that failed.
+func (v *Validator) ValidateEvent(doc []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("event is not valid JSON: %w", err)
+	}
+	if err := v.envelope.Validate(inst); err != nil {
+		return fmt.Errorf("envelope: %w", err)
+	}
+	ev := inst.(map[string]any) // the envelope schema requires an object
+	typ := ev["type"].(string)
+	name := strings.TrimPrefix(typ, TypePrefix)
+	sch, ok := v.data[name]
+	if !ok {
+		return fmt.Errorf("type %q: unknown event type (no schema events/%s.json)", typ, name)
+	}
+	if got, want := ev["dataschema"].(string), DataSchemaURL(name); got != want {
+		return fmt.Errorf("dataschema %q: must be %q for type %q", got, want, typ)
+	}
+	if err := sch.Validate(ev["data"]); err != nil {
+		return fmt.Errorf("data of %s: %w", typ, err)
+	}
+	subject := ev["subject"].(string)
+	omf, _ := ev["data"].(map[string]any)["omfragad"].(string)
+	switch {
+	case canonicalOmfragad.MatchString(subject) && name != "FetchFailed" && omf != subject:
+		return fmt.Errorf("subject %q: must equal data.omfragad %q", subject, omf)
+	case subject == "service" && omf != "":
+		return fmt.Errorf("subject \"service\": data.omfragad must be empty, got %q", omf)
+	}
+	return nil
+}
+
+// ValidateData validates data, the data object of an event of eventType
+// (without the "skattekonto." prefix), against events/<eventType>.json. It
+// suits tests of the Go types that marshal event data.
+func (v *Validator) ValidateData(eventType string, data []byte) error {
+	sch, ok := v.data[eventType]
+	if !ok {
+		return fmt.Errorf("unknown event type %q (no schema events/%s.json)", eventType, eventType)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("data is not valid JSON: %w", err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		return fmt.Errorf("data of %s%s: %w", TypePrefix, eventType, err)
+	}
+	return nil
+}
+
+// ValidateFetchRequest validates doc, the body of a fetch request, against
+// fetch-request.json. An empty (or all-whitespace) body is a valid request
+// for everything; a body over MaxFetchRequestSize is rejected. The schema
+// does not check the Luhn digit of omfragad nor that it names the subject's
+// account; the service does.
+func (v *Validator) ValidateFetchRequest(doc []byte) error {
+	if len(doc) > MaxFetchRequestSize {
+		return fmt.Errorf("fetch request is %d bytes: at most %d (64 KiB) allowed", len(doc), MaxFetchRequestSize)
+	}
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return nil
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("fetch request is not valid JSON: %w", err)
+	}
+	if err := v.fetchRequest.Validate(inst); err != nil {
+		return fmt.Errorf("fetch request: %w", err)
+	}
+	return nil
+}
