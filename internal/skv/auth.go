@@ -1,0 +1,129 @@
+package skv
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// tokenEarlyExpiry is how long before its expiry a token is replaced.
+const tokenEarlyExpiry = 60 * time.Second
+
+// auth hands out access tokens: one cached token shared by all calls,
+// fetched with the client credentials grant over the client's transport,
+// and dropped when the API answers 401.
+type auth struct {
+	base oauth2.TokenSource
+
+	mu  sync.Mutex
+	src oauth2.TokenSource // ReuseTokenSource over base; replaced to invalidate
+	gen uint64
+}
+
+func newAuth(cfg Config, hc *http.Client) *auth {
+	cc := &clientcredentials.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		TokenURL:     cfg.TokenURL,
+		Scopes:       cfg.Scopes,
+		// Skatteverket's CCG flow authenticates the client by its
+		// certificate; the id (and secret, if any) go in the form.
+		AuthStyle: oauth2.AuthStyleInParams,
+	}
+	// The oauth2 package takes its HTTP client from a context value; this
+	// context lives only inside the token source.
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	a := &auth{base: &checkedSource{cc: cc, ctx: ctx, scopes: cfg.Scopes}}
+	a.src = oauth2.ReuseTokenSourceWithExpiry(nil, a.base, tokenEarlyExpiry)
+	return a
+}
+
+// token returns a valid token and the generation of the cache it came from.
+func (a *auth) token() (*oauth2.Token, uint64, error) {
+	a.mu.Lock()
+	src, gen := a.src, a.gen
+	a.mu.Unlock()
+	t, err := src.Token()
+	return t, gen, err
+}
+
+// invalidate drops the cached token of generation gen, so the next call
+// fetches a new one. Calls that saw the same 401 invalidate only once.
+func (a *auth) invalidate(gen uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if gen == a.gen {
+		a.gen++
+		a.src = oauth2.ReuseTokenSourceWithExpiry(nil, a.base, tokenEarlyExpiry)
+	}
+}
+
+// checkedSource fetches a new token on every call, checks its granted
+// scope and classifies failures.
+type checkedSource struct {
+	cc     *clientcredentials.Config
+	ctx    context.Context
+	scopes []string
+}
+
+func (s *checkedSource) Token() (*oauth2.Token, error) {
+	t, err := s.cc.Token(s.ctx)
+	if err != nil {
+		return nil, classifyTokenError(err)
+	}
+	if granted, ok := t.Extra("scope").(string); ok && granted != "" {
+		have := strings.Fields(granted)
+		for _, want := range s.scopes {
+			if !contains(have, want) {
+				return nil, &tokenError{err: ErrScopeMissing, code: "granted " + granted + ", missing " + want}
+			}
+		}
+	}
+	return t, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func classifyTokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		te := &tokenError{status: status, code: re.ErrorCode, cause: re}
+		switch {
+		case status >= 400 && status < 500 && !retryableStatus(status):
+			// 400 and 401 are the usual refusals; other 4xx cannot
+			// heal by themselves either.
+			te.err = ErrTokenRefused
+		default:
+			te.err = errors.New("token endpoint failed")
+		}
+		return te
+	}
+	// A transport error. url.Error carries the token URL, which holds no
+	// secret, but keep only the cause for uniformity with API calls.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if certificateError(err) {
+		return &tokenError{err: ErrCertificate, cause: err}
+	}
+	return &tokenError{err: err}
+}

@@ -1,0 +1,331 @@
+package skv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/time/rate"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
+)
+
+// paths maps each operation to its path below Config.BaseURL; %s is the
+// 12-digit identity number. Only saldo and transaktioner are confirmed by
+// public clients, the other two are inferred from the pattern.
+var paths = map[Operation]string{
+	OpSaldo:               "/skattekonton/%s/saldo",
+	OpTransaktioner:       "/skattekonton/%s/transaktioner",
+	OpUtbetalningskonto:   "/skattekonton/%s/utbetalningskonto",
+	OpUtbetalningssparrar: "/skattekonton/%s/utbetalningssparrar",
+}
+
+// Client calls Skattekonto v2. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	hc      *http.Client
+	auth    *auth
+	limiter Limiter
+	certs   *certReloader // nil without a client certificate
+}
+
+// New validates cfg, loads the client certificate and returns a Client.
+// Configuration errors name the Config field.
+func New(cfg Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg}
+	if cfg.CertFile != "" {
+		if c.certs, err = newCertReloader(cfg.CertFile, cfg.KeyFile); err != nil {
+			return nil, fmt.Errorf("skv config: CertFile/KeyFile: %w", err)
+		}
+	}
+	c.hc = cfg.HTTPClient
+	if c.hc == nil {
+		tr, err := newTransport(cfg.CAFile, c.certs, cfg.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		c.hc = &http.Client{Transport: tr}
+	}
+	// The token request has no caller context (the oauth2 token source
+	// keeps its own), so bound it with the client's timeout.
+	tokenHC := *c.hc
+	if tokenHC.Timeout == 0 || tokenHC.Timeout > cfg.Timeout {
+		tokenHC.Timeout = cfg.Timeout
+	}
+	c.auth = newAuth(cfg, &tokenHC)
+	switch {
+	case cfg.Limiter != nil:
+		c.limiter = cfg.Limiter
+	case cfg.RateLimit > 0:
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst)
+	}
+	return c, nil
+}
+
+// Saldo fetches the current balance ("Hämta aktuellt dagssaldo").
+func (c *Client) Saldo(ctx context.Context, id idnr.Number) (Saldo, Trace, error) {
+	return call(ctx, c, OpSaldo, id, nil, DecodeSaldo)
+}
+
+// Transaktioner fetches booked and upcoming transactions ("Hämta tidigare
+// och kommande transaktioner"). datumFrom is "" to let the API choose, or
+// a date YYYY-MM-DD.
+func (c *Client) Transaktioner(ctx context.Context, id idnr.Number, datumFrom string) (Transaktioner, Trace, error) {
+	var q url.Values
+	if datumFrom != "" {
+		if _, err := time.Parse(time.DateOnly, datumFrom); err != nil || len(datumFrom) != len(time.DateOnly) {
+			return Transaktioner{}, Trace{}, wrapf(OpTransaktioner, "%w: datumFrom %q is not a date YYYY-MM-DD", ErrInvalidArgument, datumFrom)
+		}
+		q = url.Values{"datumFrom": {datumFrom}}
+	}
+	return call(ctx, c, OpTransaktioner, id, q, DecodeTransaktioner)
+}
+
+// Utbetalningskonto fetches the registered payout account ("Hämta anmält
+// utbetalningskonto").
+func (c *Client) Utbetalningskonto(ctx context.Context, id idnr.Number) (Utbetalningskonto, Trace, error) {
+	return call(ctx, c, OpUtbetalningskonto, id, nil, DecodeUtbetalningskonto)
+}
+
+// Utbetalningssparrar fetches the payout blocks set by the account holder
+// ("Hämta utbetalningsspärrar på egen begäran").
+func (c *Client) Utbetalningssparrar(ctx context.Context, id idnr.Number) (Utbetalningssparrar, Trace, error) {
+	return call(ctx, c, OpUtbetalningssparrar, id, nil, DecodeUtbetalningssparrar)
+}
+
+// Token makes sure a valid access token is cached, fetching one if needed.
+// It is cheap while the cached token is valid, so a readiness check may
+// call it often. Its errors are *Error values like those of the operations.
+func (c *Client) Token(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("skv token: %w", err)
+	}
+	if _, _, err := c.auth.token(); err != nil {
+		return &Error{Err: err}
+	}
+	return nil
+}
+
+// call runs one operation with retries and decodes its answer.
+func call[T any](ctx context.Context, c *Client, op Operation, id idnr.Number, q url.Values, decode func([]byte) (T, error)) (T, Trace, error) {
+	var zero T
+	var tr Trace
+	if id.IsZero() {
+		return zero, tr, wrapf(op, "%w: zero identity number", ErrInvalidArgument)
+	}
+	u := c.cfg.BaseURL + fmt.Sprintf(paths[op], id.String())
+	if q != nil {
+		u += "?" + q.Encode()
+	}
+	var out T
+	err := c.retry(ctx, op, func() error {
+		body, err := c.attempt(ctx, op, u, &tr)
+		if err != nil {
+			return err
+		}
+		v, err := decode(body)
+		if err != nil {
+			last := tr.Calls[len(tr.Calls)-1]
+			var e *Error
+			if errors.As(err, &e) { // a felkod in a 200 answer
+				e.Op, e.Status, e.CorrelationID = op, last.HTTPStatus, last.CorrelationID
+				tr.Calls[len(tr.Calls)-1].Felkod = e.Felkod
+				return e
+			}
+			return &Error{Op: op, Status: last.HTTPStatus, CorrelationID: last.CorrelationID, Err: err}
+		}
+		out = v
+		return nil
+	})
+	if err != nil {
+		return zero, tr, err
+	}
+	return out, tr, nil
+}
+
+// attempt makes one HTTP call (two when a 401 makes it renew the token)
+// and returns the body of a 2xx answer.
+func (c *Client) attempt(ctx context.Context, op Operation, u string, tr *Trace) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrapf(op, "%w", err)
+	}
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil, wrapf(op, "%w", ctx.Err())
+			}
+			return nil, wrapf(op, "rate limiter: %w", err)
+		}
+	}
+	for renewed := false; ; renewed = true {
+		tok, gen, err := c.auth.token()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, wrapf(op, "%w", ctx.Err())
+			}
+			return nil, &Error{Op: op, Err: err}
+		}
+		body, resp, err := c.send(ctx, op, u, tok.Type()+" "+tok.AccessToken, tr)
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized && !renewed {
+			c.auth.invalidate(gen)
+			continue
+		}
+		return body, err
+	}
+}
+
+// send makes one HTTP call, records it in tr and returns the body of a 2xx
+// answer or an error describing the failure.
+func (c *Client) send(ctx context.Context, op Operation, u, authz string, tr *Trace) ([]byte, *http.Response, error) {
+	cid := uuid.NewString()
+	rec := Call{Operation: op, CorrelationID: cid, At: c.cfg.Now()}
+	start := time.Now()
+	defer func() {
+		rec.Duration = time.Since(start)
+		tr.Calls = append(tr.Calls, rec)
+	}()
+
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, &Error{Op: op, CorrelationID: cid, Err: fmt.Errorf("%w: build request: %v", ErrInvalidArgument, stripURL(err))}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", authz)
+	if c.cfg.ClientID != "" {
+		req.Header.Set("client_id", c.cfg.ClientID)
+	}
+	if c.cfg.ClientSecret != "" {
+		req.Header.Set("client_secret", c.cfg.ClientSecret)
+	}
+	req.Header.Set(c.cfg.CorrelationHeader, cid)
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, nil, c.transportError(ctx, op, cid, 0, err)
+	}
+	defer resp.Body.Close()
+	rec.HTTPStatus = resp.StatusCode
+
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	tooLarge := int64(len(body)) > c.cfg.MaxResponseBytes
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		switch {
+		case readErr != nil:
+			return nil, resp, c.transportError(ctx, op, cid, resp.StatusCode, fmt.Errorf("%w: truncated body: %w", ErrGarbledResponse, stripURL(readErr)))
+		case tooLarge:
+			return nil, resp, &Error{Op: op, Status: resp.StatusCode, CorrelationID: cid,
+				Err: fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, c.cfg.MaxResponseBytes)}
+		}
+		return body, resp, nil
+	}
+
+	e := &Error{Op: op, Status: resp.StatusCode, CorrelationID: cid}
+	if readErr == nil && !tooLarge {
+		e.Felkod, e.Felmeddelande = decodeErrorBody(body)
+	}
+	rec.Felkod = e.Felkod
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		if t, ok := c.limiter.(Throttler); ok {
+			t.Throttled(e.RetryAfter)
+		}
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		e.Err = errors.New("access token not accepted")
+	}
+	return nil, resp, e
+}
+
+// transportError describes a call that got no (complete) answer. When the
+// caller's ctx ended, that is the error; a per-call timeout is retryable.
+func (c *Client) transportError(ctx context.Context, op Operation, cid string, status int, err error) error {
+	if ctx.Err() != nil {
+		return wrapf(op, "%w", ctx.Err())
+	}
+	err = stripURL(err)
+	if certificateError(err) {
+		err = fmt.Errorf("%w: %w", ErrCertificate, err)
+	}
+	return &Error{Op: op, Status: status, CorrelationID: cid, Err: err}
+}
+
+// stripURL unwraps a *url.Error: its message holds the request URL, and
+// with it the identity number, which may be a personnummer.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return fmt.Errorf("timeout: %w", ue.Err)
+		}
+		return ue.Err
+	}
+	return err
+}
+
+// decodeErrorBody extracts felkod and felmeddelande, or a gateway's
+// {"error": "..."} text, from an error answer. Anything else yields zeros.
+func decodeErrorBody(body []byte) (int, string) {
+	var w struct {
+		Felkod           flexInt `json:"felkod"`
+		Felmeddelande    string  `json:"felmeddelande"`
+		Error            any     `json:"error"`
+		ErrorDescription string  `json:"error_description"`
+		Message          string  `json:"message"`
+	}
+	if decodeObject(body, &w) != nil {
+		return 0, ""
+	}
+	msg := w.Felmeddelande
+	if msg == "" {
+		if s, ok := w.Error.(string); ok {
+			msg = s
+		}
+	}
+	if msg == "" {
+		msg = w.ErrorDescription
+	}
+	if msg == "" {
+		msg = w.Message
+	}
+	if len(msg) > 300 {
+		msg = msg[:300]
+	}
+	return int(w.Felkod), strings.TrimSpace(msg)
+}
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, ok := parseInt([]byte(v)); ok {
+		if n <= 0 {
+			return 0
+		}
+		if n > 24*3600 {
+			n = 24 * 3600
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
