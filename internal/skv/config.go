@@ -102,6 +102,7 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.Scopes) == 0 {
 		c.Scopes = DefaultScopes
 	}
+	c.Scopes = append([]string(nil), c.Scopes...)
 	for _, s := range c.Scopes {
 		if s == "" || strings.ContainsAny(s, " \t\r\n\"") {
 			return c, fmt.Errorf("skv config: Scopes: invalid scope %q", s)
