@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+)
+
+func connect(getenv func(string) string) (*nats.Conn, jetstream.JetStream, error) {
+	url := getenv("NATS_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	var opts []nats.Option
+	if c := getenv("NATS_CREDS"); c != "" {
+		opts = append(opts, nats.UserCredentials(c))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w (is the worker running?)", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+type fetchRequest struct {
+	Omfragad   string   `json:"omfragad"`
+	Operations []string `json:"operations,omitempty"`
+	DatumFrom  string   `json:"datumFrom,omitempty"`
+	RequestID  string   `json:"requestId,omitempty"`
+	Force      bool     `json:"force,omitempty"`
+}
+
+func fetchCmd(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
+	fs.SetOutput(out)
+	ops := fs.String("ops", "", "comma-separated operations (default: all four)")
+	datumFrom := fs.String("datum-from", "", "first date of transactions, YYYY-MM-DD")
+	requestID := fs.String("request-id", "", "request id echoed in the answer (default: generated)")
+	force := fs.Bool("force", false, "turn off call-saving shortcuts")
+	wait := fs.Bool("wait", false, "wait for the answer and print the events of this fetch")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long -wait waits")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("fetch takes one identity number\n%s", usage)
+	}
+	acct, err := idnr.Parse(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	req := fetchRequest{Omfragad: acct.String(), DatumFrom: *datumFrom, RequestID: *requestID, Force: *force}
+	if req.RequestID == "" {
+		req.RequestID = "cli-" + time.Now().UTC().Format("20060102T150405.000000")
+	}
+	if *ops != "" {
+		req.Operations = strings.Split(*ops, ",")
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	nc, js, err := connect(getenv)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	var sub *nats.Subscription
+	answers := make(chan *nats.Msg, 256)
+	if *wait {
+		// Subscribe before publishing so the answer cannot be missed.
+		sub, err = nc.ChanSubscribe(events.SubjectPrefix+acct.String()+".>", answers)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+	}
+	ack, err := js.Publish(ctx, jobs.FetchSubjectPrefix+acct.String(), body)
+	if err != nil {
+		return fmt.Errorf("publish fetch request: %w", err)
+	}
+	fmt.Fprintf(out, "fetch request %s for %s queued (stream %s, seq %d)\n", req.RequestID, acct.Masked(), ack.Stream, ack.Sequence)
+	if !*wait {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no answer to %s within %s", req.RequestID, *timeout)
+		case m := <-answers:
+			ev, err := decodeEvent(m.Data)
+			if err != nil {
+				continue
+			}
+			if ev.RequestID != req.RequestID && !contains(ev.requestIDs(), req.RequestID) {
+				continue
+			}
+			fmt.Fprintln(out, ev.line())
+			switch ev.Type {
+			case "skattekonto.FetchCompleted":
+				return nil
+			case "skattekonto.FetchFailed":
+				return fmt.Errorf("fetch failed")
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
+)
+
+// cloudEvent is the part of an event the CLI shows.
+type cloudEvent struct {
+	ID            string          `json:"id"`
+	Type          string          `json:"type"`
+	Subject       string          `json:"subject"`
+	Time          string          `json:"time"`
+	RequestID     string          `json:"requestid"`
+	CorrelationID string          `json:"correlationid"`
+	Data          json.RawMessage `json:"data"`
+}
+
+func decodeEvent(b []byte) (*cloudEvent, error) {
+	var e cloudEvent
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func (e *cloudEvent) requestIDs() []string {
+	var d struct {
+		RequestIDs []string `json:"requestIds"`
+	}
+	_ = json.Unmarshal(e.Data, &d)
+	return d.RequestIDs
+}
+
+// line renders an event on one line: time, type, account, then the data's
+// fields, payout account numbers masked.
+func (e *cloudEvent) line() string {
+	var data map[string]any
+	_ = json.Unmarshal(e.Data, &data)
+	delete(data, "omfragad")
+	if v, ok := data["baseline"].(bool); ok && !v {
+		delete(data, "baseline")
+	}
+	for _, k := range []string{"calls", "request"} {
+		if v, ok := data[k].([]any); ok {
+			data[k] = fmt.Sprintf("[%d]", len(v))
+		}
+	}
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	t := e.Time
+	if ts, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
+		t = ts.Local().Format("15:04:05")
+	}
+	acct := e.Subject
+	if n, err := idnr.Parse(e.Subject); err == nil {
+		acct = n.Masked()
+	}
+	fmt.Fprintf(&b, "%s %-26s %s", t, strings.TrimPrefix(e.Type, "skattekonto."), acct)
+	for _, k := range keys {
+		v, _ := json.Marshal(data[k])
+		fmt.Fprintf(&b, " %s=%s", k, v)
+	}
+	return b.String()
+}
+
+func followCmd(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("follow", flag.ContinueOnError)
+	fs.SetOutput(out)
+	all := fs.Bool("all", false, "start from the first stored event instead of new ones")
+	raw := fs.Bool("json", false, "print each event's JSON as stored")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	filter := events.SubjectPrefix + ">"
+	if fs.NArg() == 1 {
+		acct, err := idnr.Parse(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		filter = events.SubjectPrefix + acct.String() + ".>"
+	} else if fs.NArg() > 1 {
+		return fmt.Errorf("follow takes at most one identity number\n%s", usage)
+	}
+	nc, js, err := connect(getenv)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	policy := jetstream.DeliverNewPolicy
+	if *all {
+		policy = jetstream.DeliverAllPolicy
+	}
+	cons, err := js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  policy,
+	})
+	if err != nil {
+		return fmt.Errorf("follow %s: %w (has the worker created the stream yet?)", events.StreamName, err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if *raw {
+			fmt.Fprintln(out, string(m.Data()))
+			return
+		}
+		ev, err := decodeEvent(m.Data())
+		if err != nil {
+			fmt.Fprintf(out, "undecodable event on %s: %v\n", m.Subject(), err)
+			return
+		}
+		fmt.Fprintln(out, ev.line())
+	})
+	if err != nil {
+		return err
+	}
+	defer cc.Stop()
+	<-ctx.Done()
+	return nil
+}

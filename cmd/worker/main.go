@@ -1,0 +1,243 @@
+// Command worker consumes Skattekonto fetch requests from NATS JetStream,
+// calls Skatteverket's API and publishes the changes as CloudEvents,
+// exactly once. With nothing configured it runs on an embedded NATS
+// server and the built-in simulator of the API.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+	_ "time/tzdata" // Europe/Stockholm in minimal containers
+
+	"github.com/mattn/go-isatty"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
+	"github.com/skattekonto-events/skattekonto-events/internal/sim"
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg *config.Config, out io.Writer) zerolog.Logger {
+	var w io.Writer = out
+	console := cfg.LogFormat == "console"
+	if cfg.LogFormat == "" {
+		if f, ok := out.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(cfg.Level).With().Timestamp().Logger()
+}
+
+// run wires the worker and blocks until ctx ends and the worker has drained.
+func run(ctx context.Context, stdout io.Writer) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		host, port, err := net.SplitHostPort(cfg.EmbeddedNATSAddr)
+		if err != nil {
+			return fmt.Errorf("config: EMBEDDED_NATS_ADDR: %w", err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return fmt.Errorf("config: EMBEDDED_NATS_ADDR: port %q: %w", port, err)
+		}
+		srv, err := natsserver.Start(natsserver.Config{StoreDir: cfg.DataDir, Host: host, Port: p, ServerName: "skattekonto-embedded"})
+		if err != nil {
+			return fmt.Errorf("start embedded NATS: %w", err)
+		}
+		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+		natsURL = srv.ClientURL()
+		log.Info().Str("url", natsURL).Str("storeDir", cfg.DataDir).Msg("NATS_URL is empty: started an embedded NATS server with JetStream")
+	}
+
+	api, stopAPI, err := newAPI(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+
+	nc, err := connect(cfg, natsURL, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	store, err := events.NewStore(ctx, js, events.StoreConfig{
+		NoCreate: !cfg.StreamsCreate,
+		Replicas: cfg.StreamReplicas,
+		MaxAge:   cfg.EventsMaxAge,
+	})
+	if err != nil {
+		return err
+	}
+	w, err := jobs.New(ctx, js, api, store, jobs.Config{
+		Concurrency:  cfg.Concurrency,
+		AckWait:      cfg.AckWait,
+		MaxDeliver:   cfg.MaxDeliver,
+		DrainTimeout: cfg.DrainTimeout,
+		Replicas:     cfg.StreamReplicas,
+		NoCreate:     !cfg.StreamsCreate,
+		Diff:         events.Options{ReminderDays: cfg.ReminderDays},
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+
+	httpSrv, err := serveHTTP(cfg, nc, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(sctx)
+	}()
+
+	log.Info().Int("concurrency", cfg.Concurrency).Msg("worker consuming skattekonto.fetch.>")
+	if err := w.Run(ctx); err != nil {
+		return err
+	}
+	log.Info().Msg("worker drained, exiting")
+	return nc.Drain()
+}
+
+func connect(cfg *config.Config, url string, log zerolog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("skattekonto-worker"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("NATS disconnected")
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }),
+	}
+	if cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	if cfg.NATSNKey != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NATSNKey)
+		if err != nil {
+			return nil, fmt.Errorf("config: NATS_NKEY: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if cfg.NATSCAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.NATSCAFile))
+	}
+	if cfg.NATSCertFile != "" {
+		opts = append(opts, nats.ClientCert(cfg.NATSCertFile, cfg.NATSKeyFile))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	return nc, nil
+}
+
+// newAPI returns the API client: for SKV_ENV=sim it starts the built-in
+// simulator on SIM_ADDR (loopback) and points the client at it.
+func newAPI(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*skv.Client, func(), error) {
+	scfg := skv.Config{
+		BaseURL:           cfg.SKVBaseURL,
+		TokenURL:          cfg.SKVTokenURL,
+		ClientID:          cfg.SKVClientID,
+		ClientSecret:      cfg.SKVClientSecret,
+		Scopes:            []string{cfg.SKVScope},
+		CertFile:          cfg.SKVCertFile,
+		KeyFile:           cfg.SKVKeyFile,
+		CAFile:            cfg.SKVCAFile,
+		CorrelationHeader: cfg.CorrelationHeader,
+		Timeout:           cfg.SKVTimeout,
+		MaxAttempts:       cfg.SKVMaxAttempts,
+		MaxElapsed:        cfg.SKVMaxElapsed,
+		RateLimit:         cfg.SKVRateLimit,
+	}
+	stop := func() {}
+	if cfg.Sim() {
+		s := sim.New(sim.Config{ClientID: "sim-client", ClientSecret: "sim-secret", Scope: cfg.SKVScope})
+		s.SeedDemo()
+		ln, err := net.Listen("tcp", cfg.SimAddr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: SIM_ADDR: %w", err)
+		}
+		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		root := "http://" + ln.Addr().String()
+		stop = func() { _ = srv.Close(); s.Close() }
+		scfg.BaseURL, scfg.TokenURL = s.BaseURL(root), s.TokenURL(root)
+		scfg.ClientID, scfg.ClientSecret = "sim-client", "sim-secret"
+		accts := []string{}
+		for _, a := range s.Accounts() {
+			accts = append(accts, a.Omfragad)
+		}
+		log.Warn().Str("simulator", root).Strs("demoAccounts", accts).
+			Msg("NO SKATTEKONTO API CONFIGURED: using the built-in simulator with demo accounts (set SKV_ENV or SKV_BASE_URL for the real API)")
+	}
+	c, err := skv.New(scfg)
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("skattekonto client: %w", err)
+	}
+	return c, stop, nil
+}
+
+// serveHTTP serves /healthz and /readyz on HTTP_ADDR.
+func serveHTTP(cfg *config.Config, nc *nats.Conn, log zerolog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !nc.IsConnected() {
+			http.Error(w, "NATS not connected", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if cfg.HTTPAddr == "" {
+		return srv, nil
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("config: HTTP_ADDR: %w", err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http server")
+		}
+	}()
+	return srv, nil
+}

@@ -1,0 +1,218 @@
+// Package config loads the worker's configuration from the environment
+// (CONTRACT §5 and the worker's own settings) and validates it once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/rs/zerolog"
+)
+
+// Environments of the Skattekonto API.
+const (
+	EnvSim  = "sim"
+	EnvTest = "test"
+	EnvProd = "prod"
+)
+
+// Endpoints per environment (SKATTEKONTO.md).
+var endpoints = map[string][2]string{
+	EnvTest: {"https://api.test.skatteverket.se/beskattning/skattekonto/v2", "https://sysorgoauth2.test.skatteverket.se/oauth2/v1/sysorg/token"},
+	EnvProd: {"https://api.skatteverket.se/beskattning/skattekonto/v2", "https://sysorgoauth2.skatteverket.se/oauth2/v1/sysorg/token"},
+}
+
+// Config is the worker's configuration.
+type Config struct {
+	NATSURL   string `envconfig:"NATS_URL"`
+	NATSCreds string `envconfig:"NATS_CREDS"`
+	// NATSNKey is an NKey seed file, an alternative to NATS_CREDS.
+	NATSNKey string `envconfig:"NATS_NKEY"`
+	// NATSCAFile, NATSCertFile, NATSKeyFile configure TLS to NATS.
+	NATSCAFile   string `envconfig:"NATS_CA_FILE"`
+	NATSCertFile string `envconfig:"NATS_CERT_FILE"`
+	NATSKeyFile  string `envconfig:"NATS_KEY_FILE"`
+
+	SKVEnv            string        `envconfig:"SKV_ENV"`
+	SKVBaseURL        string        `envconfig:"SKV_BASE_URL"`
+	SKVTokenURL       string        `envconfig:"SKV_TOKEN_URL"`
+	SKVClientID       string        `envconfig:"SKV_CLIENT_ID"`
+	SKVClientSecret   string        `envconfig:"SKV_CLIENT_SECRET"`
+	SKVScope          string        `envconfig:"SKV_SCOPE" default:"ska"`
+	SKVCertFile       string        `envconfig:"SKV_CERT_FILE"`
+	SKVKeyFile        string        `envconfig:"SKV_KEY_FILE"`
+	SKVCAFile         string        `envconfig:"SKV_CA_FILE"`
+	CorrelationHeader string        `envconfig:"SKV_CORRELATION_HEADER" default:"SKV-client_correlationid"`
+	SKVRateLimit      float64       `envconfig:"SKV_RATE_LIMIT" default:"-1"`
+	SKVTimeout        time.Duration `envconfig:"SKV_TIMEOUT" default:"60s"`
+	SKVMaxAttempts    int           `envconfig:"SKV_MAX_ATTEMPTS" default:"5"`
+	SKVMaxElapsed     time.Duration `envconfig:"SKV_MAX_ELAPSED" default:"2m"`
+
+	HTTPAddr  string `envconfig:"HTTP_ADDR" default:":8080"`
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat string `envconfig:"LOG_FORMAT"`
+
+	// DataDir is where the embedded NATS server stores its files.
+	DataDir string `envconfig:"DATA_DIR" default:"./data"`
+	// EmbeddedNATSAddr is the embedded server's listen address.
+	EmbeddedNATSAddr string `envconfig:"EMBEDDED_NATS_ADDR" default:"127.0.0.1:4222"`
+	// SimAddr is where the built-in simulator listens in sim mode.
+	SimAddr string `envconfig:"SIM_ADDR" default:"127.0.0.1:8090"`
+
+	Concurrency     int           `envconfig:"WORKER_CONCURRENCY" default:"16"`
+	AckWait         time.Duration `envconfig:"WORKER_ACK_WAIT" default:"30s"`
+	MaxDeliver      int           `envconfig:"WORKER_MAX_DELIVER" default:"5"`
+	DrainTimeout    time.Duration `envconfig:"WORKER_DRAIN_TIMEOUT" default:"20s"`
+	StreamReplicas  int           `envconfig:"STREAM_REPLICAS" default:"1"`
+	StreamsCreate   bool          `envconfig:"STREAMS_AUTO_CREATE" default:"true"`
+	EventsMaxAge    time.Duration `envconfig:"EVENTS_MAX_AGE" default:"0"`
+	ReminderDaysRaw string        `envconfig:"REMINDER_DAYS" default:"7,1"`
+
+	// Derived.
+	ReminderDays []int         `ignored:"true"`
+	Level        zerolog.Level `ignored:"true"`
+}
+
+// Sim reports whether the worker targets the built-in simulator.
+func (c *Config) Sim() bool { return c.SKVEnv == EnvSim }
+
+// Load reads the environment and validates the result. Errors name the variable.
+func Load() (*Config, error) {
+	var c Config
+	if err := envconfig.Process("", &c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	switch c.SKVEnv {
+	case "":
+		if c.SKVBaseURL == "" {
+			c.SKVEnv = EnvSim
+		}
+	case EnvSim, EnvTest, EnvProd:
+	default:
+		bad("SKV_ENV", "%q is not sim, test or prod", c.SKVEnv)
+	}
+	if ep, ok := endpoints[c.SKVEnv]; ok {
+		if c.SKVBaseURL == "" {
+			c.SKVBaseURL = ep[0]
+		}
+		if c.SKVTokenURL == "" {
+			c.SKVTokenURL = ep[1]
+		}
+	}
+	if !c.Sim() {
+		if c.SKVBaseURL == "" {
+			bad("SKV_BASE_URL", "required unless SKV_ENV is set")
+		}
+		if c.SKVTokenURL == "" {
+			bad("SKV_TOKEN_URL", "required with SKV_BASE_URL")
+		}
+		for name, v := range map[string]string{"SKV_BASE_URL": c.SKVBaseURL, "SKV_TOKEN_URL": c.SKVTokenURL} {
+			if v != "" {
+				if err := checkURL(v); err != nil {
+					bad(name, "%v", err)
+				}
+			}
+		}
+		if c.SKVClientID == "" {
+			bad("SKV_CLIENT_ID", "required for the Skattekonto API")
+		}
+		if c.SKVClientSecret == "" {
+			bad("SKV_CLIENT_SECRET", "required for the Skattekonto API")
+		}
+		if (c.SKVCertFile == "") != (c.SKVKeyFile == "") {
+			bad("SKV_CERT_FILE", "SKV_CERT_FILE and SKV_KEY_FILE go together")
+		}
+		if c.SKVEnv != "" && c.SKVCertFile == "" {
+			bad("SKV_CERT_FILE", "an organisation certificate is required for SKV_ENV=%s", c.SKVEnv)
+		}
+	}
+	if c.SKVRateLimit < 0 {
+		// Public clients throttle themselves to about 4 calls/s; the
+		// simulator needs no limit.
+		c.SKVRateLimit = 4
+		if c.Sim() {
+			c.SKVRateLimit = 0
+		}
+	}
+	lvl, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel))
+	if err != nil || c.LogLevel == "" {
+		bad("LOG_LEVEL", "%q is not a zerolog level (debug, info, warn, error)", c.LogLevel)
+	}
+	c.Level = lvl
+	switch c.LogFormat {
+	case "", "json", "console":
+	default:
+		bad("LOG_FORMAT", "%q is not json or console", c.LogFormat)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil && c.HTTPAddr != "" {
+		bad("HTTP_ADDR", "%v", err)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 4096 {
+		bad("WORKER_CONCURRENCY", "%d is not between 1 and 4096", c.Concurrency)
+	}
+	if c.MaxDeliver < 1 {
+		bad("WORKER_MAX_DELIVER", "must be at least 1")
+	}
+	if c.AckWait < time.Second {
+		bad("WORKER_ACK_WAIT", "must be at least 1s")
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		bad("STREAM_REPLICAS", "%d is not between 1 and 5", c.StreamReplicas)
+	}
+	c.ReminderDays = nil
+	for _, f := range strings.Split(c.ReminderDaysRaw, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 || n > 365 {
+			bad("REMINDER_DAYS", "%q is not a number of days from 0 to 365", f)
+			continue
+		}
+		c.ReminderDays = append(c.ReminderDays, n)
+	}
+	if c.ReminderDays == nil {
+		c.ReminderDays = []int{}
+	}
+	return errors.Join(errs...)
+}
+
+// checkURL accepts https, and http only for loopback hosts (CONTRACT §5).
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		h := u.Hostname()
+		if h == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("plain http is accepted only for loopback hosts, not %q", h)
+	}
+	return fmt.Errorf("scheme %q is not https", u.Scheme)
+}

@@ -1,0 +1,250 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+)
+
+// FetchStream is the stream of fetch requests.
+const FetchStream = "SKATTEKONTO_FETCH"
+
+// API is what a fetch needs of the Skattekonto API.
+type API interface {
+	Saldo(ctx context.Context, id idnr.Number) (skv.Saldo, skv.Trace, error)
+	Transaktioner(ctx context.Context, id idnr.Number, datumFrom string) (skv.Transaktioner, skv.Trace, error)
+	Utbetalningskonto(ctx context.Context, id idnr.Number) (skv.Utbetalningskonto, skv.Trace, error)
+	Utbetalningssparrar(ctx context.Context, id idnr.Number) (skv.Utbetalningssparrar, skv.Trace, error)
+}
+
+// Config configures a Worker. The zero value means the defaults.
+type Config struct {
+	// Concurrency is how many accounts are fetched at once; default 16.
+	Concurrency int
+	// Durable is the pull consumer's name; default "skattekonto-worker".
+	Durable string
+	// AckWait before an unacknowledged request is redelivered; default
+	// 30s. Long fetches send in-progress acks every AckWait/3.
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries of one request; default 5. The last
+	// delivery that cannot finish publishes FetchFailed instead of giving
+	// the request back.
+	MaxDeliver int
+	// RetryDelay before a request that met a transient NATS error is
+	// delivered again; default 2s.
+	RetryDelay time.Duration
+	// DrainTimeout is how long in-flight fetches may run on after the
+	// worker is told to stop; default 20s. What is not done by then is
+	// handed back.
+	DrainTimeout time.Duration
+	// Replicas of the fetch stream when created; default 1.
+	Replicas int
+	// NoCreate leaves the fetch stream and consumer to the operator.
+	NoCreate bool
+	// Diff tunes the diff (reminder offsets).
+	Diff events.Options
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives one line per fetch.
+	Logger zerolog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 16
+	}
+	if c.Durable == "" {
+		c.Durable = "skattekonto-worker"
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 5
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 2 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 20 * time.Second
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// FetchStreamConfig is the configuration of the fetch request stream: a
+// work queue, each request removed once answered.
+func FetchStreamConfig(replicas int) jetstream.StreamConfig {
+	if replicas <= 0 {
+		replicas = 1
+	}
+	return jetstream.StreamConfig{
+		Name:        FetchStream,
+		Description: "skattekonto-events: fetch requests",
+		Subjects:    []string{FetchSubjectPrefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Discard:     jetstream.DiscardOld,
+		MaxMsgSize:  MaxRequestSize + 1024,
+	}
+}
+
+// ConsumerConfig is the durable pull consumer the workers share.
+func (c Config) ConsumerConfig() jetstream.ConsumerConfig {
+	c = c.withDefaults()
+	return jetstream.ConsumerConfig{
+		Durable:       c.Durable,
+		Description:   "skattekonto-events workers",
+		FilterSubject: FetchSubjectPrefix + ">",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    c.MaxDeliver,
+		MaxAckPending: max(1000, 4*c.Concurrency),
+		Replicas:      c.Replicas,
+	}
+}
+
+// Worker consumes fetch requests and runs fetches.
+type Worker struct {
+	js    jetstream.JetStream
+	api   API
+	store *events.Store
+	cfg   Config
+	log   zerolog.Logger
+	cons  jetstream.Consumer
+	locks keyedMutex
+}
+
+// New prepares a worker: it creates (unless cfg.NoCreate) the fetch
+// stream and the durable consumer.
+func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Store, cfg Config) (*Worker, error) {
+	cfg = cfg.withDefaults()
+	w := &Worker{js: js, api: api, store: store, cfg: cfg, log: cfg.Logger}
+	var err error
+	if cfg.NoCreate {
+		w.cons, err = js.Consumer(ctx, FetchStream, cfg.Durable)
+	} else {
+		if _, err = js.CreateOrUpdateStream(ctx, FetchStreamConfig(cfg.Replicas)); err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", FetchStream, err)
+		}
+		w.cons, err = js.CreateOrUpdateConsumer(ctx, FetchStream, cfg.ConsumerConfig())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open consumer %s: %w", cfg.Durable, err)
+	}
+	return w, nil
+}
+
+// Run consumes fetch requests until ctx is done, then drains: it stops
+// pulling, lets in-flight fetches finish for up to DrainTimeout, hands the
+// rest back, and returns. The durable consumer is kept for the next start.
+func (w *Worker) Run(ctx context.Context) error {
+	iter, err := w.cons.Messages(jetstream.PullMaxMessages(2 * w.cfg.Concurrency))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", FetchStream, err)
+	}
+	// Work continues past ctx for the drain; workCtx ends it.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			iter.Stop()
+		case <-stopped:
+		}
+	}()
+
+	sem := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	var runErr error
+	for {
+		msg, err := iter.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				break
+			}
+			w.log.Warn().Err(err).Msg("pull fetch requests")
+			continue
+		}
+		if ctx.Err() != nil {
+			_ = msg.Nak() // stopping: hand it back untouched
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			w.handle(workCtx, msg)
+		}()
+	}
+	close(stopped)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.DrainTimeout):
+		w.log.Warn().Dur("drain", w.cfg.DrainTimeout).Msg("drain timed out: handing back in-flight fetches")
+		cancelWork()
+		<-done
+	}
+	return runErr
+}
+
+// keyedMutex serialises work per account within this process; across
+// processes the state's expected sequence does.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedEntry{}
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.locks[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+var stockholm = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}()
