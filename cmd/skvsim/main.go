@@ -1,0 +1,211 @@
+// Command skvsim serves the Skattekonto API simulator (internal/sim): the
+// four API operations, the token endpoint and the admin API, over mutual
+// TLS with throwaway certificates by default.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/sim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "skvsim:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	if v, ok := os.LookupEnv(name); ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
+		}
+	}
+	return def
+}
+
+// run serves until ctx ends. Every flag has an environment default
+// SKVSIM_<FLAG> (upper case, dashes as underscores).
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("skvsim", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	addr := fs.String("addr", envOr("SKVSIM_ADDR", "127.0.0.1:8443"), "listen address")
+	useTLS := fs.Bool("tls", envBool("SKVSIM_TLS", true), "serve HTTPS requiring client certificates (throwaway certs in -certs-dir)")
+	certsDir := fs.String("certs-dir", envOr("SKVSIM_CERTS_DIR", "./sim-certs"), "directory for the generated certificates")
+	scenario := fs.String("scenario", envOr("SKVSIM_SCENARIO", ""), "scenario JSON file to load")
+	seedDemo := fs.Bool("seed-demo", envBool("SKVSIM_SEED_DEMO", true), "load the demo accounts")
+	latencyDef, _ := time.ParseDuration(envOr("SKVSIM_LATENCY", "0s"))
+	latency := fs.Duration("latency", latencyDef, "latency added to every API call")
+	rateDef, _ := strconv.ParseFloat(envOr("SKVSIM_RATE_LIMIT", "0"), 64)
+	rateLimit := fs.Float64("rate-limit", rateDef, "API calls per second (0: unlimited)")
+	clientID := fs.String("client-id", envOr("SKVSIM_CLIENT_ID", sim.DefaultClientID), "client id required")
+	clientSecret := fs.String("client-secret", envOr("SKVSIM_CLIENT_SECRET", sim.DefaultClientSecret), "client secret required")
+	logLevel := fs.String("log-level", envOr("SKVSIM_LOG_LEVEL", "info"), "zerolog level (debug logs every call)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	lvl, err := zerolog.ParseLevel(*logLevel)
+	if err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	logger := zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger()
+
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", *addr, err)
+	}
+	if !*useTLS && !isLoopback(host) {
+		return fmt.Errorf("-addr %q: plain HTTP only on a loopback address (use -tls)", *addr)
+	}
+
+	s := sim.New(sim.Config{
+		ClientID: *clientID, ClientSecret: *clientSecret,
+		Latency: *latency, RateLimit: *rateLimit, RequireMTLS: *useTLS, Logger: &logger,
+	})
+	defer s.Close()
+	if *seedDemo {
+		s.SeedDemo()
+	}
+	if *scenario != "" {
+		f, err := os.Open(*scenario)
+		if err != nil {
+			return fmt.Errorf("-scenario: %w", err)
+		}
+		err = s.LoadScenario(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("-scenario %s: %w", *scenario, err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http"
+	var paths map[string]string
+	if *useTLS {
+		certs, p, err := ensureCerts(*certsDir, host)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("certificates in %s: %w", *certsDir, err)
+		}
+		paths = p
+		if srv.TLSConfig, err = certs.ServerTLSConfig(); err != nil {
+			ln.Close()
+			return err
+		}
+		scheme = "https"
+	}
+	root := scheme + "://" + ln.Addr().String()
+
+	fmt.Fprintf(stdout, "skvsim listening on %s\n", root)
+	fmt.Fprintf(stdout, "admin API: %s/admin/accounts\n", root)
+	if paths != nil {
+		fmt.Fprintf(stdout, "client certificate: %s\nclient key: %s\nCA: %s\n", paths[sim.FileClient], paths[sim.FileClientKey], paths[sim.FileCA])
+	}
+	fmt.Fprintf(stdout, "\nPoint the worker at it:\n")
+	fmt.Fprintf(stdout, "export SKV_BASE_URL=%s\n", s.BaseURL(root))
+	fmt.Fprintf(stdout, "export SKV_TOKEN_URL=%s\n", s.TokenURL(root))
+	fmt.Fprintf(stdout, "export SKV_CLIENT_ID=%s\n", *clientID)
+	if *clientSecret == sim.DefaultClientSecret {
+		fmt.Fprintf(stdout, "export SKV_CLIENT_SECRET=%s\n", sim.DefaultClientSecret)
+	} else {
+		fmt.Fprintf(stdout, "export SKV_CLIENT_SECRET=<the value of -client-secret>\n")
+	}
+	if paths != nil {
+		fmt.Fprintf(stdout, "export SKV_CERT_FILE=%s\nexport SKV_KEY_FILE=%s\nexport SKV_CA_FILE=%s\n", paths[sim.FileClient], paths[sim.FileClientKey], paths[sim.FileCA])
+	}
+
+	errc := make(chan error, 1)
+	go func() {
+		if *useTLS {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		srv.Close() // hanging calls (fault "hang") end here
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	fmt.Fprintln(stdout, "skvsim stopped")
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ensureCerts loads the certificates in dir, or generates and writes new
+// ones when they are missing or the server certificate expires within a day.
+func ensureCerts(dir, host string) (sim.Certs, map[string]string, error) {
+	if c, err := sim.LoadCerts(dir); err == nil {
+		if exp, err := c.ServerNotAfter(); err == nil && time.Until(exp) > 24*time.Hour {
+			paths := map[string]string{}
+			for _, f := range []string{sim.FileCA, sim.FileServer, sim.FileServerKey, sim.FileClient, sim.FileClientKey} {
+				p, err := filepath.Abs(filepath.Join(dir, f))
+				if err != nil {
+					return sim.Certs{}, nil, err
+				}
+				paths[f] = p
+			}
+			return c, paths, nil
+		}
+	}
+	var hosts []string
+	if host != "" {
+		hosts = append(hosts, host)
+	}
+	c, err := sim.GenerateCerts(hosts, "", 0)
+	if err != nil {
+		return sim.Certs{}, nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return sim.Certs{}, nil, err
+	}
+	paths, err := c.WriteFiles(abs)
+	return c, paths, err
+}
