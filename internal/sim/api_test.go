@@ -343,8 +343,8 @@ func TestDatumFrom(t *testing.T) {
 		wantFrom string
 		wantRows int
 	}{
-		{"", "2024-09-05", 2},                    // 18 months back from 2026-03-05
-		{"datumFrom=", "2024-09-05", 2},          // empty is the default too
+		{"", "2024-09-05", 2},                     // 18 months back from 2026-03-05
+		{"datumFrom=", "2024-09-05", 2},           // empty is the default too
 		{"datumFrom=2020-01-01", "2023-09-02", 3}, // clamped to 915 days back
 		{"datumFrom=2023-09-02", "2023-09-02", 3},
 		{"datumFrom=2024-01-12", "2024-01-12", 3}, // inclusive
