@@ -24,6 +24,8 @@ const (
 	done verdict = iota
 	// retry: a transient failure (NATS, or the worker stopping); deliver again later.
 	retry
+	// crashed: a test killed the processing; nothing more is done.
+	crashed
 )
 
 // maxCommitTries bounds re-diffing after conflicting commits.
@@ -60,6 +62,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	tr.fetchID, tr.delivery = fetchID(meta), meta.NumDelivered
 	v := w.process(ctx, msg, meta, &tr)
+	if v == crashed {
+		return
+	}
 	w.settle(msg, meta, v, &tr)
 	w.logFetch(&tr, time.Since(start))
 }
@@ -109,11 +114,16 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 		tr.outcome = "already-done"
 		return done
 	}
-
+	if w.crash("loaded", tr.fetchID) {
+		return crashed
+	}
 	snap, failure := w.callAPI(ctx, req, tr)
 	if ctx.Err() != nil {
 		tr.outcome, tr.err = "handed-back", ctx.Err()
 		return retry
+	}
+	if w.crash("called", tr.fetchID) {
+		return crashed
 	}
 	for try := 0; ; try++ {
 		c := events.Commit{Omfragad: acct, Seq: seq, Prev: st, FetchID: tr.fetchID}
@@ -132,8 +142,14 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 			c.Closing = w.completedEvent(acct, req, tr, &snap, &res, now)
 			tr.outcome, tr.events = "completed", len(res.Events)
 		}
+		if w.crash("diffed", tr.fetchID) {
+			return crashed
+		}
 		_, err := w.store.Commit(ctx, c)
 		if err == nil {
+			if w.crash("committed", tr.fetchID) {
+				return crashed
+			}
 			return done
 		}
 		if !events.IsConflict(err) || try >= maxCommitTries {
@@ -435,4 +451,9 @@ func (w *Worker) logFetch(tr *trace, d time.Duration) {
 		e = e.AnErr("error", tr.err)
 	}
 	e.Msg("fetch")
+}
+
+// crash reports whether a test wants processing killed at this step.
+func (w *Worker) crash(step, fetchID string) bool {
+	return w.crashAt != nil && w.crashAt(step, fetchID)
 }

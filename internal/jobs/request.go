@@ -57,10 +57,12 @@ func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
 	subjAcct, subjErr := idnr.Parse(tok)
 	fail := func(format string, args ...any) (Request, error) {
 		e := &RequestError{Reason: fmt.Sprintf(format, args...), RequestID: req.RequestID}
-		if !req.Account.IsZero() {
-			e.Account = req.Account
-		} else if subjErr == nil {
+		// The answer goes where the request was sent; failing that, to the
+		// account the body names.
+		if subjErr == nil {
 			e.Account = subjAcct
+		} else if !req.Account.IsZero() {
+			e.Account = req.Account
 		}
 		return Request{}, e
 	}

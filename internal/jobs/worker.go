@@ -128,6 +128,8 @@ type Worker struct {
 	log   zerolog.Logger
 	cons  jetstream.Consumer
 	locks keyedMutex
+	// crashAt, set by tests, kills processing at a named step.
+	crashAt func(step, fetchID string) bool
 }
 
 // New prepares a worker: it creates (unless cfg.NoCreate) the fetch

@@ -1,0 +1,315 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
+	"github.com/skattekonto-events/skattekonto-events/internal/sim"
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+	"github.com/skattekonto-events/skattekonto-events/schemas"
+)
+
+// env is one end-to-end setup: an embedded NATS server, the simulator
+// behind an HTTP server, the API client, and workers.
+type env struct {
+	t     *testing.T
+	dir   string
+	port  int
+	srv   *server.Server
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	sim   *sim.Sim
+	api   *skv.Client
+	store *events.Store
+	val   *schemas.Validator
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
+	e.startNATS()
+	t.Cleanup(func() {
+		if e.srv != nil {
+			e.srv.Shutdown()
+			e.srv.WaitForShutdown()
+		}
+	})
+	var err error
+	e.nc, err = nats.Connect(e.srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.nc.Close)
+	if e.js, err = jetstream.New(e.nc); err != nil {
+		t.Fatal(err)
+	}
+	e.sim = sim.New(sim.Config{})
+	hs := httptest.NewServer(e.sim.Handler())
+	t.Cleanup(hs.Close)
+	t.Cleanup(e.sim.Close)
+	e.api, err = skv.New(skv.Config{
+		BaseURL: e.sim.BaseURL(hs.URL), TokenURL: e.sim.TokenURL(hs.URL),
+		ClientID: sim.DefaultClientID, ClientSecret: sim.DefaultClientSecret,
+		Timeout: 5 * time.Second, MaxAttempts: 3, MaxElapsed: 10 * time.Second,
+		InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.store, err = events.NewStore(context.Background(), e.js, events.StoreConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if e.val, err = schemas.NewValidator(); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) startNATS() {
+	e.t.Helper()
+	s, err := natsserver.Start(natsserver.Config{StoreDir: e.dir, Port: e.port})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.srv = s
+	if e.port <= 0 {
+		e.port = s.Addr().(*net.TCPAddr).Port
+	}
+}
+
+// restartNATS stops the server and starts it again on the same port and store.
+func (e *env) restartNATS() {
+	e.t.Helper()
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	e.startNATS()
+}
+
+// worker starts a worker that runs until the test ends; crash may kill
+// processing at named steps.
+func (e *env) worker(cfg Config, crash func(step, fetchID string) bool) *Worker {
+	e.t.Helper()
+	if cfg.AckWait == 0 {
+		cfg.AckWait = 2 * time.Second
+	}
+	if cfg.RetryDelay == 0 {
+		cfg.RetryDelay = 100 * time.Millisecond
+	}
+	cfg.Logger = zerolog.New(e.logs)
+	w, err := New(context.Background(), e.js, e.api, e.store, cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w.crashAt = crash
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(ctx); err != nil {
+			e.t.Errorf("worker: %v", err)
+		}
+	}()
+	e.t.Cleanup(func() { cancel(); <-done })
+	return w
+}
+
+// request publishes a fetch request.
+func (e *env) request(acct, body string) {
+	e.t.Helper()
+	if _, err := e.js.Publish(context.Background(), FetchSubjectPrefix+acct, []byte(body)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// stored is an event as read back from the stream.
+type stored struct {
+	ID, Type, Subject, RequestID, MsgID string
+	Data                                map[string]any
+}
+
+// all reads every event in the stream, checks it against its schema and
+// its Nats-Msg-Id header, and returns them in stream order.
+func (e *env) all() []stored {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := e.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ">"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []stored
+	for {
+		batch, err := c.FetchNoWait(1000)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			if err := e.val.ValidateEvent(m.Data()); err != nil {
+				e.t.Errorf("event on %s fails its schema: %v\n%s", m.Subject(), err, m.Data())
+			}
+			if ct := m.Headers().Get("Content-Type"); ct != events.ContentType {
+				e.t.Errorf("Content-Type %q", ct)
+			}
+			var ce struct {
+				ID        string         `json:"id"`
+				Type      string         `json:"type"`
+				Subject   string         `json:"subject"`
+				RequestID string         `json:"requestid"`
+				Data      map[string]any `json:"data"`
+			}
+			if err := json.Unmarshal(m.Data(), &ce); err != nil {
+				e.t.Fatal(err)
+			}
+			out = append(out, stored{ID: ce.ID, Type: ce.Type[len(events.TypePrefix):], Subject: ce.Subject, RequestID: ce.RequestID,
+				MsgID: m.Headers().Get(nats.MsgIdHdr), Data: ce.Data})
+		}
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+// wait polls until the request id has its answer and returns the events
+// the request caused.
+func (e *env) wait(requestID string) []stored {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var mine []stored
+		answered := false
+		for _, s := range e.all() {
+			if s.RequestID != requestID {
+				continue
+			}
+			mine = append(mine, s)
+			if s.Type == "FetchCompleted" || s.Type == "FetchFailed" {
+				answered = true
+			}
+		}
+		if answered {
+			return mine
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("no answer to %s; worker log:\n%s", requestID, e.logs.String())
+	return nil
+}
+
+// fetch publishes a request with a request id and waits for its events.
+func (e *env) fetch(acct, requestID string) []stored {
+	e.t.Helper()
+	e.request(acct, fmt.Sprintf(`{"requestId":%q}`, requestID))
+	return e.wait(requestID)
+}
+
+// checkOnce fails if an id appears twice in the stream or differs from its Nats-Msg-Id.
+func (e *env) checkOnce() []stored {
+	e.t.Helper()
+	all := e.all()
+	seen := map[string]int{}
+	for _, s := range all {
+		seen[s.ID]++
+		if s.ID != s.MsgID {
+			e.t.Errorf("event id %s has Nats-Msg-Id %s", s.ID, s.MsgID)
+		}
+	}
+	for id, n := range seen {
+		if n > 1 {
+			e.t.Errorf("event id %s stored %d times", id, n)
+		}
+	}
+	return all
+}
+
+func types(evs []stored) []string {
+	out := make([]string, 0, len(evs))
+	for _, s := range evs {
+		out = append(out, s.Type)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func count(evs []stored, typ string) int {
+	n := 0
+	for _, s := range evs {
+		if s.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func only(evs []stored, typ string) stored {
+	for _, s := range evs {
+		if s.Type == typ {
+			return s
+		}
+	}
+	return stored{}
+}
+
+type rawEvent struct {
+	ID            string `json:"id"`
+	CorrelationID string `json:"correlationid"`
+}
+
+func (e *env) allRaw() []rawEvent {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := e.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ">"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []rawEvent
+	for {
+		batch, err := c.FetchNoWait(1000)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			var r rawEvent
+			_ = json.Unmarshal(m.Data(), &r)
+			out = append(out, r)
+		}
+		if n == 0 {
+			return out
+		}
+	}
+}
