@@ -214,7 +214,9 @@ func (d *differ) transactions(prev, next *State, t *TransaktionerAnswer) {
 	if today > prunedAfterDays {
 		minDay = today - prunedAfterDays
 	}
-	next.Known = prev.Known.with(d.newTx, minDay)
+	if len(d.newTx) > 0 || prev.Known.oldest() < minDay {
+		next.Known = prev.Known.with(d.newTx, minDay)
+	}
 	if t.OcrNummer != "" {
 		next.OcrNummer = t.OcrNummer
 	}

@@ -165,6 +165,15 @@ func (f Fingerprints) with(add []fp, minDay uint16) Fingerprints {
 	return out
 }
 
+// oldest is the smallest day in the set (65535 when empty).
+func (f Fingerprints) oldest() uint16 {
+	m := uint16(65535)
+	for i := 0; i < f.Len(); i++ {
+		m = min(m, f.day(i))
+	}
+	return m
+}
+
 func (f Fingerprints) validate() error {
 	if len(f)%fpSize != 0 {
 		return fmt.Errorf("fingerprints: length %d is not a multiple of %d", len(f), fpSize)

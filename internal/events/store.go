@@ -81,6 +81,9 @@ func (c StoreConfig) withDefaults() StoreConfig {
 type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	// beforeBatch, set by tests, may fail the i-th batch of a commit
+	// before it is sent (as if the process died there).
+	beforeBatch func(i int) error
 }
 
 // NewStore opens (and unless cfg.NoCreate, creates or updates) the events stream.
@@ -181,6 +184,11 @@ func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 }
 
 func (s *Store) publish(ctx context.Context, acct string, seq uint64, events []Event, closing *Event, st *State) (uint64, error) {
+	if s.beforeBatch != nil {
+		if err := s.beforeBatch(int(st.Generation)); err != nil {
+			return 0, err
+		}
+	}
 	msgs := make([]*nats.Msg, 0, len(events)+2)
 	for i := range events {
 		m, err := events[i].Msg()

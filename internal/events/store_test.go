@@ -151,3 +151,52 @@ func snapshotWith(booked []APIRow) Snapshot {
 		Tidigare: booked,
 	}}
 }
+
+// TestStoreLargeFirstFetchCrashBetweenBatches kills a first fetch of 2,500
+// transactions after its first batch: the retry, diffing against the
+// partial state, stores the rest, and every id is in the stream once.
+func TestStoreLargeFirstFetchCrashBetweenBatches(t *testing.T) {
+	ctx := context.Background()
+	s, js := newTestStore(t)
+	snap := snapshotWith(rows(2500))
+	dead := errors.New("killed")
+	s.beforeBatch = func(gen int) error {
+		if gen == 2 {
+			return dead
+		}
+		return nil
+	}
+	res := Diff(State{}, snap, time.Now(), Options{})
+	if _, err := s.Commit(ctx, Commit{Omfragad: acct, Result: &res, Closing: closing("big"), FetchID: "big"}); !errors.Is(err, dead) {
+		t.Fatalf("commit: %v", err)
+	}
+	s.beforeBatch = nil
+	st, seq, err := s.Load(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.HasFetch("big") || st.Known.Len() != 999 || st.Seen&SeenTransaktioner != 0 {
+		t.Fatalf("partial state: fetches %v, known %d, seen %b", st.Fetches, st.Known.Len(), st.Seen)
+	}
+	res = Diff(st, snap, time.Now(), Options{})
+	if res.NewTransactions() != 2500-999 {
+		t.Fatalf("retry finds %d new", res.NewTransactions())
+	}
+	for _, e := range res.Events {
+		if e.Type == TypeNewTransaction && !e.Data.(NewTransaction).Baseline {
+			t.Fatal("the rest of a first fetch must still be baseline")
+		}
+	}
+	if _, err := s.Commit(ctx, Commit{Omfragad: acct, Seq: seq, Result: &res, Closing: closing("big"), FetchID: "big"}); err != nil {
+		t.Fatal(err)
+	}
+	ids := streamIDs(t, js)
+	if len(ids) != 2500+2 {
+		t.Fatalf("stream holds %d ids, want %d", len(ids), 2502)
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("id %s stored %d times", id, n)
+		}
+	}
+}
