@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -81,7 +80,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 		log.Info().Str("url", natsURL).Str("storeDir", cfg.DataDir).Msg("NATS_URL is empty: started an embedded NATS server with JetStream")
 	}
 
-	api, stopAPI, err := newAPI(ctx, cfg, log)
+	reg, m := newMetrics()
+	api, stopAPI, err := newAPI(ctx, cfg, m, log)
 	if err != nil {
 		return err
 	}
@@ -113,12 +113,13 @@ func run(ctx context.Context, stdout io.Writer) error {
 		NoCreate:     !cfg.StreamsCreate,
 		Diff:         events.Options{ReminderDays: cfg.ReminderDays},
 		Logger:       log,
+		// TODO(jobs): pass m to jobs.Config.Metrics.
 	})
 	if err != nil {
 		return err
 	}
 
-	httpSrv, err := serveHTTP(cfg, nc, log)
+	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, reg: reg, metrics: m, log: log})
 	if err != nil {
 		return err
 	}
@@ -170,7 +171,7 @@ func connect(cfg *config.Config, url string, log zerolog.Logger) (*nats.Conn, er
 
 // newAPI returns the API client: for SKV_ENV=sim it starts the built-in
 // simulator on SIM_ADDR (loopback) and points the client at it.
-func newAPI(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*skv.Client, func(), error) {
+func newAPI(ctx context.Context, cfg *config.Config, obs skv.Observer, log zerolog.Logger) (*skv.Client, func(), error) {
 	scfg := skv.Config{
 		BaseURL:           cfg.SKVBaseURL,
 		TokenURL:          cfg.SKVTokenURL,
@@ -185,6 +186,7 @@ func newAPI(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*skv.C
 		MaxAttempts:       cfg.SKVMaxAttempts,
 		MaxElapsed:        cfg.SKVMaxElapsed,
 		RateLimit:         cfg.SKVRateLimit,
+		Observer:          obs,
 	}
 	stop := func() {}
 	if cfg.Sim() {
@@ -213,31 +215,4 @@ func newAPI(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*skv.C
 		return nil, nil, fmt.Errorf("skattekonto client: %w", err)
 	}
 	return c, stop, nil
-}
-
-// serveHTTP serves /healthz and /readyz on HTTP_ADDR.
-func serveHTTP(cfg *config.Config, nc *nats.Conn, log zerolog.Logger) (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !nc.IsConnected() {
-			http.Error(w, "NATS not connected", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	if cfg.HTTPAddr == "" {
-		return srv, nil
-	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("config: HTTP_ADDR: %w", err)
-	}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("http server")
-		}
-	}()
-	return srv, nil
 }

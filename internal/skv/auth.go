@@ -40,7 +40,7 @@ func newAuth(cfg Config, hc *http.Client) *auth {
 	// The oauth2 package takes its HTTP client from a context value; this
 	// context lives only inside the token source.
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-	a := &auth{base: &checkedSource{cc: cc, ctx: ctx, scopes: cfg.Scopes}}
+	a := &auth{base: &checkedSource{cc: cc, ctx: ctx, scopes: cfg.Scopes, obs: cfg.Observer}}
 	a.src = oauth2.ReuseTokenSourceWithExpiry(nil, a.base, tokenEarlyExpiry)
 	return a
 }
@@ -71,9 +71,18 @@ type checkedSource struct {
 	cc     *clientcredentials.Config
 	ctx    context.Context
 	scopes []string
+	obs    Observer // nil for none
 }
 
 func (s *checkedSource) Token() (*oauth2.Token, error) {
+	t, err := s.fetch()
+	if s.obs != nil {
+		s.obs.TokenFetched(err)
+	}
+	return t, err
+}
+
+func (s *checkedSource) fetch() (*oauth2.Token, error) {
 	t, err := s.cc.Token(s.ctx)
 	if err != nil {
 		return nil, classifyTokenError(err)

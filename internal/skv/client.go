@@ -26,6 +26,10 @@ var paths = map[Operation]string{
 	OpUtbetalningssparrar: "/skattekonton/%s/utbetalningssparrar",
 }
 
+// minObservedWait is the shortest limiter wait reported to the Observer:
+// a limiter that lets a call through at once still takes a little time.
+const minObservedWait = time.Millisecond
+
 // Client calls Skattekonto v2. It is safe for concurrent use.
 type Client struct {
 	cfg     Config
@@ -160,7 +164,12 @@ func (c *Client) attempt(ctx context.Context, op Operation, u string, tr *Trace)
 		return nil, wrapf(op, "%w", err)
 	}
 	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
+		start := time.Now()
+		err := c.limiter.Wait(ctx)
+		if d := time.Since(start); d >= minObservedWait && c.cfg.Observer != nil {
+			c.cfg.Observer.RateLimitWaited(d)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil, wrapf(op, "%w", ctx.Err())
 			}

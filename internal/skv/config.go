@@ -72,6 +72,20 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock for Call.At and Retry-After dates, default time.Now.
 	Now func() time.Time
+	// Observer, when set, is told about token fetches and rate limiter
+	// waits (for metrics). *metrics.Metrics implements it.
+	Observer Observer
+}
+
+// Observer is told what the client does besides API calls. Its methods
+// must be quick and safe for concurrent use.
+type Observer interface {
+	// TokenFetched is called after each request to the token endpoint
+	// with its error, nil on success; not when a cached token is reused.
+	TokenFetched(err error)
+	// RateLimitWaited is called after a wait for the rate limiter that
+	// blocked the call (took 1ms or more).
+	RateLimitWaited(d time.Duration)
 }
 
 // Limiter paces calls: Wait blocks until the next call may go.

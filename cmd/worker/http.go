@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/health"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+)
+
+var _ skv.Observer = (*metrics.Metrics)(nil)
+
+// newMetrics returns a registry with the Go runtime and process collectors
+// and the worker's own metrics.
+func newMetrics() (*prometheus.Registry, *metrics.Metrics) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg, metrics.New(reg)
+}
+
+// httpDeps is what the operations endpoints look at.
+type httpDeps struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	api     *skv.Client // nil: no token check
+	reg     prometheus.Gatherer
+	metrics *metrics.Metrics
+	log     zerolog.Logger
+	// readyCache is how long readiness results are reused, default 5s.
+	readyCache time.Duration
+}
+
+// durable is the name of the workers' pull consumer (jobs' default).
+var durable = jobs.Config{}.ConsumerConfig().Durable
+
+// readiness returns the checks behind /readyz: the NATS connection, the
+// two streams, and an access token for the API.
+func readiness(d httpDeps) *health.Checker {
+	checks := map[string]health.Check{
+		"nats": func(context.Context) error {
+			if st := d.nc.Status(); st != nats.CONNECTED {
+				return fmt.Errorf("connection %s", st)
+			}
+			return nil
+		},
+		"streams": func(ctx context.Context) error {
+			for _, name := range []string{jobs.FetchStream, events.StreamName} {
+				if _, err := d.js.Stream(ctx, name); err != nil {
+					return fmt.Errorf("stream %s: %w", name, err)
+				}
+			}
+			return nil
+		},
+	}
+	if d.api != nil {
+		// Cheap while the client's cached token is valid.
+		checks["token"] = d.api.Token
+	}
+	return health.New(checks, d.readyCache)
+}
+
+// watch adds the gauges read on scrape: the consumer's backlog and the
+// client certificate's expiry.
+func watch(d httpDeps) {
+	d.metrics.WatchConsumer(func(ctx context.Context) (uint64, uint64, error) {
+		c, err := d.js.Consumer(ctx, jobs.FetchStream, durable) // one CONSUMER.INFO request
+		if err != nil {
+			return 0, 0, err
+		}
+		info := c.CachedInfo()
+		return info.NumPending, uint64(info.NumAckPending), nil
+	})
+	if d.api != nil {
+		d.metrics.WatchCertificateExpiry(d.api.CertificateExpiry)
+	}
+}
+
+// serveHTTP serves /healthz (the process runs), /readyz (NATS, the
+// streams and the API token are usable) and /metrics on HTTP_ADDR.
+func serveHTTP(cfg *config.Config, d httpDeps) (*http.Server, error) {
+	watch(d)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /readyz", readiness(d).Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{
+		ErrorLog:            promLogger{d.log},
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	}))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	if cfg.HTTPAddr == "" {
+		return srv, nil
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("config: HTTP_ADDR: %w", err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error().Err(err).Msg("http server")
+		}
+	}()
+	d.log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz and /metrics")
+	return srv, nil
+}
+
+// promLogger sends promhttp's errors to the log.
+type promLogger struct{ log zerolog.Logger }
+
+func (l promLogger) Println(v ...any) { l.log.Error().Msg(fmt.Sprint(v...)) }

@@ -1,0 +1,185 @@
+// Package k8s holds the Kubernetes manifests; its test keeps the NACK
+// stream and consumer resources in step with the configuration the code
+// creates itself (jobs.FetchStreamConfig, events.StoreConfig.StreamConfig,
+// jobs.Config.ConsumerConfig).
+package k8s
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+)
+
+// replicas is STREAM_REPLICAS in base/configmap.yaml.
+const replicas = 3
+
+// nackStream is the part of NACK's v1beta2 StreamSpec the project uses.
+type nackStream struct {
+	Name               string   `yaml:"name"`
+	Description        string   `yaml:"description"`
+	Subjects           []string `yaml:"subjects"`
+	Retention          string   `yaml:"retention"`
+	Storage            string   `yaml:"storage"`
+	Replicas           int      `yaml:"replicas"`
+	Discard            string   `yaml:"discard"`
+	MaxMsgSize         int32    `yaml:"maxMsgSize"`
+	MaxAge             string   `yaml:"maxAge"`
+	DuplicateWindow    string   `yaml:"duplicateWindow"`
+	AllowAtomicPublish bool     `yaml:"allowAtomicPublish"`
+	AllowRollup        bool     `yaml:"allowRollup"`
+	AllowDirect        bool     `yaml:"allowDirect"`
+	DenyDelete         bool     `yaml:"denyDelete"`
+}
+
+// nackConsumer is the part of NACK's v1beta2 ConsumerSpec the project uses.
+type nackConsumer struct {
+	StreamName    string `yaml:"streamName"`
+	DurableName   string `yaml:"durableName"`
+	Description   string `yaml:"description"`
+	FilterSubject string `yaml:"filterSubject"`
+	DeliverPolicy string `yaml:"deliverPolicy"`
+	AckPolicy     string `yaml:"ackPolicy"`
+	AckWait       string `yaml:"ackWait"`
+	MaxDeliver    int    `yaml:"maxDeliver"`
+	MaxAckPending int    `yaml:"maxAckPending"`
+	Replicas      int    `yaml:"replicas"`
+}
+
+// specs decodes every document of file into a new T, strictly: a field
+// the struct does not know fails the test.
+func specs[T any](t *testing.T, file string) []T {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var out []T
+	for {
+		var doc struct {
+			APIVersion string    `yaml:"apiVersion"`
+			Kind       string    `yaml:"kind"`
+			Metadata   yaml.Node `yaml:"metadata"`
+			Spec       yaml.Node `yaml:"spec"`
+		}
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if doc.APIVersion != "jetstream.nats.io/v1beta2" {
+			t.Errorf("%s: apiVersion %q, want jetstream.nats.io/v1beta2", file, doc.APIVersion)
+		}
+		var spec T
+		var buf bytes.Buffer
+		if err := yaml.NewEncoder(&buf).Encode(&doc.Spec); err != nil {
+			t.Fatal(err)
+		}
+		d := yaml.NewDecoder(&buf)
+		d.KnownFields(true)
+		if err := d.Decode(&spec); err != nil {
+			t.Fatalf("%s %s: %v", file, doc.Kind, err)
+		}
+		out = append(out, spec)
+	}
+	return out
+}
+
+func duration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// toNACK renders a stream configuration the way the manifests spell it.
+func toNACK(c jetstream.StreamConfig) nackStream {
+	s := nackStream{
+		Name:               c.Name,
+		Description:        c.Description,
+		Subjects:           c.Subjects,
+		Retention:          map[jetstream.RetentionPolicy]string{jetstream.LimitsPolicy: "limits", jetstream.InterestPolicy: "interest", jetstream.WorkQueuePolicy: "workqueue"}[c.Retention],
+		Storage:            map[jetstream.StorageType]string{jetstream.FileStorage: "file", jetstream.MemoryStorage: "memory"}[c.Storage],
+		Replicas:           c.Replicas,
+		MaxMsgSize:         c.MaxMsgSize,
+		MaxAge:             duration(c.MaxAge),
+		AllowAtomicPublish: c.AllowAtomicPublish,
+		AllowRollup:        c.AllowRollup,
+		AllowDirect:        c.AllowDirect,
+		DenyDelete:         c.DenyDelete,
+	}
+	s.Discard = "old"
+	if c.Discard == jetstream.DiscardNew {
+		s.Discard = "new"
+	}
+	if c.Duplicates != 0 {
+		s.DuplicateWindow = c.Duplicates.String()
+	}
+	return s
+}
+
+func TestStreamsMatchCode(t *testing.T) {
+	got := map[string]nackStream{}
+	for _, s := range specs[nackStream](t, "base/nack-streams.yaml") {
+		if s.DuplicateWindow != "" {
+			d, err := time.ParseDuration(s.DuplicateWindow)
+			if err != nil {
+				t.Fatalf("%s duplicateWindow: %v", s.Name, err)
+			}
+			s.DuplicateWindow = d.String()
+		}
+		got[s.Name] = s
+	}
+	want := map[string]nackStream{}
+	for _, c := range []jetstream.StreamConfig{
+		jobs.FetchStreamConfig(replicas),
+		events.StoreConfig{Replicas: replicas}.StreamConfig(),
+	} {
+		want[c.Name] = toNACK(c)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("base/nack-streams.yaml differs from the code (-code +manifest):\n%s", diff)
+	}
+}
+
+func TestConsumerMatchesCode(t *testing.T) {
+	cs := specs[nackConsumer](t, "base/nack-consumer.yaml")
+	if len(cs) != 1 {
+		t.Fatalf("consumers: got %d, want 1", len(cs))
+	}
+	got := cs[0]
+	c := jobs.Config{Replicas: replicas}.ConsumerConfig()
+	ackWait, err := time.ParseDuration(got.AckWait)
+	if err != nil {
+		t.Fatalf("ackWait: %v", err)
+	}
+	got.AckWait = ackWait.String()
+	want := nackConsumer{
+		StreamName:    jobs.FetchStream,
+		DurableName:   c.Durable,
+		Description:   c.Description,
+		FilterSubject: c.FilterSubject,
+		DeliverPolicy: "all",
+		AckPolicy:     "explicit",
+		AckWait:       c.AckWait.String(),
+		MaxDeliver:    c.MaxDeliver,
+		MaxAckPending: c.MaxAckPending,
+		Replicas:      c.Replicas,
+	}
+	if c.AckPolicy != jetstream.AckExplicitPolicy || c.DeliverPolicy != jetstream.DeliverAllPolicy {
+		t.Errorf("code's consumer: ack policy %v, deliver policy %v; update this test and the manifest", c.AckPolicy, c.DeliverPolicy)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("base/nack-consumer.yaml differs from the code (-code +manifest):\n%s", diff)
+	}
+}
