@@ -72,6 +72,11 @@ type Balance struct {
 	SaldoKronofogden  *int64 `json:"saldoKronofogden"`
 }
 
+// Equal reports whether two balances are the same.
+func (b Balance) Equal(o Balance) bool {
+	return eqAmount(b.SaldoSkatteverket, o.SaldoSkatteverket) && eqAmount(b.SaldoKronofogden, o.SaldoKronofogden)
+}
+
 // Delta is the change between two balances; an absent amount counts as 0.
 type Delta struct {
 	SaldoSkatteverket int64 `json:"saldoSkatteverket"`
@@ -92,6 +97,11 @@ type BalanceChanged struct {
 type Interest struct {
 	RantaSkatteverket *int64 `json:"rantaSkatteverket"`
 	RantaKronofogden  *int64 `json:"rantaKronofogden"`
+}
+
+// Equal reports whether two interest amounts are the same.
+func (i Interest) Equal(o Interest) bool {
+	return eqAmount(i.RantaSkatteverket, o.RantaSkatteverket) && eqAmount(i.RantaKronofogden, o.RantaKronofogden)
 }
 
 // InterestChanged reports a change of rantaSkatteverket or rantaKronofogden.

@@ -91,8 +91,12 @@ func Diff(prev State, snap Snapshot, now time.Time, opt Options) Result {
 		d.saldo(&prev, &next, s)
 	}
 	d.common(&prev, &next, &snap)
+	// Reminders follow the calendar: they are due also when this fetch
+	// skipped the transactions call because nothing had changed.
 	if t := snap.Transaktioner; t != nil {
-		d.reminders(&next, t)
+		d.reminders(&next, t.CorrelationID)
+	} else if next.Seen&SeenTransaktioner != 0 && len(snap.answers()) > 0 {
+		d.reminders(&next, snap.answers()[0].CorrelationID)
 	}
 	if u := snap.Utbetalningskonto; u != nil {
 		d.payout(&prev, &next, u)
@@ -333,7 +337,7 @@ func (d *differ) upcoming(prev, next *State, t *TransaktionerAnswer, baseline bo
 
 // reminders sends, for each upcoming row due within one of the reminder
 // offsets, one DueReminder for the smallest offset reached, once.
-func (d *differ) reminders(next *State, t *TransaktionerAnswer) {
+func (d *differ) reminders(next *State, correlationID string) {
 	today, err := time.Parse(time.DateOnly, d.today())
 	if err != nil {
 		return
@@ -364,7 +368,7 @@ func (d *differ) reminders(next *State, t *TransaktionerAnswer) {
 		}
 		u.Reminded |= mask
 		ocr := next.OcrNummer
-		d.emit(TypeDueReminder, NewID(d.acct, TypeDueReminder, u.ID, u.Row.Forfallodatum, strconv.Itoa(d.opt.ReminderDays[best])), t.CorrelationID, DueReminder{
+		d.emit(TypeDueReminder, NewID(d.acct, TypeDueReminder, u.ID, u.Row.Forfallodatum, strconv.Itoa(d.opt.ReminderDays[best])), correlationID, DueReminder{
 			Header:             d.header(false),
 			TransaktionID:      u.ID,
 			Forfallodatum:      u.Row.Forfallodatum,

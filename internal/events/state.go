@@ -22,7 +22,7 @@ const (
 
 // maxRecent bounds the fetch and request ids a state remembers.
 const (
-	maxRecentFetches  = 16
+	maxRecentFetches  = 64
 	maxRecentRequests = 64
 )
 
@@ -51,6 +51,10 @@ type State struct {
 	Payout   *string      `json:"payout,omitempty"`
 	Blocks   []Block      `json:"blocks,omitempty"`
 
+	// FetchedAt is when (Unix nanoseconds) the last successful call of
+	// each operation started: a request published before that is served.
+	FetchedAt map[string]int64 `json:"at,omitempty"`
+
 	Fetches  []string `json:"fetches,omitempty"`
 	Requests []string `json:"requests,omitempty"`
 }
@@ -69,9 +73,10 @@ func (s *State) HasFetch(id string) bool { return slices.Contains(s.Fetches, id)
 // HasRequest reports whether the request id was answered recently.
 func (s *State) HasRequest(id string) bool { return slices.Contains(s.Requests, id) }
 
-// recordFetch remembers a finished fetch and the request ids it answered.
-func (s *State) recordFetch(fetchID string, requestIDs []string) {
-	s.Fetches = appendBounded(s.Fetches, maxRecentFetches, fetchID)
+// recordFetch remembers a finished fetch (and the fetches coalesced into
+// it) and the request ids it answered.
+func (s *State) recordFetch(fetchIDs []string, requestIDs []string) {
+	s.Fetches = appendBounded(s.Fetches, maxRecentFetches, fetchIDs...)
 	s.Requests = appendBounded(s.Requests, maxRecentRequests, requestIDs...)
 }
 

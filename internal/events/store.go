@@ -133,9 +133,13 @@ type Commit struct {
 	Result *Result
 	// Closing is the FetchCompleted or FetchFailed event.
 	Closing Event
-	// FetchID and RequestIDs are recorded in the state as answered.
+	// FetchID and RequestIDs are recorded in the state as answered, with
+	// Coalesced: the fetch ids of other requests this fetch served.
 	FetchID    string
+	Coalesced  []string
 	RequestIDs []string
+	// FetchedAt records, per operation called, when its call started.
+	FetchedAt map[string]int64
 }
 
 // Commit stores the events and the new state atomically: all of them or
@@ -179,7 +183,17 @@ func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 		next = prev
 	}
 	next.Generation = gen + 1
-	next.recordFetch(c.FetchID, c.RequestIDs)
+	next.recordFetch(append([]string{c.FetchID}, c.Coalesced...), c.RequestIDs)
+	if len(c.FetchedAt) > 0 {
+		at := make(map[string]int64, len(next.FetchedAt)+len(c.FetchedAt))
+		for k, v := range next.FetchedAt {
+			at[k] = v
+		}
+		for k, v := range c.FetchedAt {
+			at[k] = v
+		}
+		next.FetchedAt = at
+	}
 	return s.publish(ctx, c.Omfragad, seq, events[newTx-inFinal:], &c.Closing, &next)
 }
 

@@ -229,10 +229,11 @@ func (e *env) wait(requestID string) []stored {
 	return nil
 }
 
-// fetch publishes a request with a request id and waits for its events.
+// fetch publishes a request for all four operations by name (so none is
+// left to the slower cadence) and waits for its events.
 func (e *env) fetch(acct, requestID string) []stored {
 	e.t.Helper()
-	e.request(acct, fmt.Sprintf(`{"requestId":%q}`, requestID))
+	e.request(acct, fmt.Sprintf(`{"requestId":%q,"operations":["saldo","transaktioner","utbetalningskonto","utbetalningssparrar"]}`, requestID))
 	return e.wait(requestID)
 }
 

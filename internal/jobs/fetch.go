@@ -47,6 +47,7 @@ type trace struct {
 	ops       []skv.Operation
 	calls     []skv.Call
 	events    int
+	round     int
 	outcome   string
 	err       error
 }
@@ -65,13 +66,13 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	if v == crashed {
 		return
 	}
-	w.settle(msg, meta, v, &tr)
+	w.settle(msg, v, &tr)
 	w.logFetch(&tr, time.Since(start))
 }
 
 // settle acknowledges or gives back the request. A request on its last
 // delivery is never given back: process has published FetchFailed for it.
-func (w *Worker) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, v verdict, tr *trace) {
+func (w *Worker) settle(msg jetstream.Msg, v verdict, tr *trace) {
 	var err error
 	switch v {
 	case done:
@@ -85,99 +86,62 @@ func (w *Worker) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, v verdic
 	}
 }
 
+// process validates the request and takes part in a round of its account:
+// it leads the round, or another request's round serves it.
 func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, tr *trace) (v verdict) {
 	now := w.cfg.Now()
-	defer func() {
-		if r := recover(); r != nil {
-			tr.outcome, tr.err = "panic", fmt.Errorf("panic: %v", r)
-			v = retry
-		}
-	}()
 	tok := strings.TrimPrefix(msg.Subject(), FetchSubjectPrefix)
 	req, err := ParseRequest(tok, msg.Data(), now.In(stockholm))
 	if err != nil {
 		return w.invalid(ctx, msg, tr, err, now)
 	}
 	tr.account, tr.requestID, tr.ops = req.Account.Masked(), req.RequestID, req.Operations
-	acct := req.Account.String()
-	unlock := w.locks.lock(acct)
-	defer unlock()
-	stopBeat := w.heartbeat(msg)
-	defer stopBeat()
-
-	st, seq, err := w.store.Load(ctx, acct)
-	if err != nil {
-		tr.outcome, tr.err = "state-unavailable", err
-		return w.retryOrFail(ctx, meta, tr, req, now)
-	}
-	if st.HasFetch(tr.fetchID) {
-		tr.outcome = "already-done"
+	if msg.Headers().Get("Nats-Scheduler") != "" && inServiceWindow(now) {
+		// A scheduled tick inside Skatteverket's service window: skip it,
+		// the next tick comes after the window.
+		tr.outcome = "service-window"
 		return done
 	}
-	if w.crash("loaded", tr.fetchID) {
-		return crashed
-	}
-	snap, failure := w.callAPI(ctx, req, tr)
-	if ctx.Err() != nil {
-		tr.outcome, tr.err = "handed-back", ctx.Err()
-		return retry
-	}
-	if w.crash("called", tr.fetchID) {
-		return crashed
-	}
-	for try := 0; ; try++ {
-		c := events.Commit{Omfragad: acct, Seq: seq, Prev: st, FetchID: tr.fetchID}
-		if req.RequestID != "" {
-			c.RequestIDs = []string{req.RequestID}
-		}
-		if failure != nil {
-			c.Closing = w.failedEvent(acct, req, tr, failure, now)
-			tr.outcome, tr.err = failure.Reason, errors.New(failure.Error)
-		} else {
-			res := events.Diff(st, snap, now, w.cfg.Diff)
-			for i := range res.Events {
-				res.Events[i].FetchID, res.Events[i].RequestID = tr.fetchID, req.RequestID
+	stopBeat := w.heartbeat(msg)
+	defer stopBeat()
+	m := &member{msg: msg, meta: meta, req: req, fetchID: tr.fetchID, turn: make(chan turn, 1)}
+	round, lead := w.queue.join(req.Account.String(), m)
+	if !lead {
+		t := <-m.turn
+		if !t.lead {
+			tr.outcome = "coalesced"
+			if t.v != done {
+				tr.outcome = "coalesced-retry"
 			}
-			c.Result = &res
-			c.Closing = w.completedEvent(acct, req, tr, &snap, &res, now)
-			tr.outcome, tr.events = "completed", len(res.Events)
+			return t.v
 		}
-		if w.crash("diffed", tr.fetchID) {
-			return crashed
-		}
-		_, err := w.store.Commit(ctx, c)
-		if err == nil {
-			if w.crash("committed", tr.fetchID) {
-				return crashed
-			}
-			return done
-		}
-		if !events.IsConflict(err) || try >= maxCommitTries {
-			tr.outcome, tr.err = "commit-failed", err
-			return w.retryOrFail(ctx, meta, tr, req, now)
-		}
-		// Someone committed first (perhaps this very fetch, before a crash
-		// or a lost ack): read the state again and decide again.
-		st, seq, err = w.store.Load(ctx, acct)
-		if err != nil {
-			tr.outcome, tr.err = "state-unavailable", err
-			return w.retryOrFail(ctx, meta, tr, req, now)
-		}
-		if st.HasFetch(tr.fetchID) {
-			tr.outcome = "already-done"
-			return done
-		}
+		round = t.round
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			tr.outcome, tr.err = "panic", fmt.Errorf("panic: %v", r)
+			v = retry
+		}
+		w.queue.finish(req.Account.String(), round, v)
+	}()
+	return w.runRound(ctx, round, tr, now)
+}
+
+// inServiceWindow reports whether t falls in Skatteverket's service
+// window, 03:00–05:00 Swedish time.
+func inServiceWindow(t time.Time) bool {
+	h := t.In(stockholm).Hour()
+	return h >= 3 && h < 5
 }
 
 // retryOrFail gives a request back after a transient failure, unless this
 // was its last delivery: then it publishes FetchFailed so that nothing is
 // dropped silently.
-func (w *Worker) retryOrFail(ctx context.Context, meta *jetstream.MsgMetadata, tr *trace, req Request, now time.Time) verdict {
+func (w *Worker) retryOrFail(ctx context.Context, meta *jetstream.MsgMetadata, tr *trace, req Request, requestIDs []string, now time.Time) verdict {
 	if ctx.Err() != nil || meta.NumDelivered < uint64(w.cfg.MaxDeliver) {
 		return retry
 	}
-	ev := w.failedEvent(req.Account.String(), req, tr, &events.FetchFailed{
+	ev := w.failedEvent(req.Account.String(), req, requestIDs, tr, &events.FetchFailed{
 		Reason: events.ReasonExhausted,
 		Error:  "gave up after " + strconv.FormatUint(meta.NumDelivered, 10) + " deliveries: " + errString(tr.err),
 	}, now)
@@ -237,14 +201,12 @@ func (w *Worker) invalid(ctx context.Context, msg jetstream.Msg, tr *trace, perr
 	return done
 }
 
-func (w *Worker) failedEvent(acct string, req Request, tr *trace, f *events.FetchFailed, now time.Time) events.Event {
+func (w *Worker) failedEvent(acct string, req Request, requestIDs []string, tr *trace, f *events.FetchFailed, now time.Time) events.Event {
 	f.Header = events.Header{Omfragad: acct}
 	f.Calls = calls(tr.calls)
 	f.Attempts = len(tr.calls)
 	f.Request = requestJSON(req)
-	if req.RequestID != "" {
-		f.RequestIDs = []string{req.RequestID}
-	}
+	f.RequestIDs = requestIDs
 	return events.Event{
 		ID:            events.NewID(acct, events.TypeFetchFailed, tr.fetchID),
 		Type:          events.TypeFetchFailed,
@@ -257,7 +219,7 @@ func (w *Worker) failedEvent(acct string, req Request, tr *trace, f *events.Fetc
 	}
 }
 
-func (w *Worker) completedEvent(acct string, req Request, tr *trace, snap *events.Snapshot, res *events.Result, now time.Time) events.Event {
+func (w *Worker) completedEvent(acct string, req Request, requestIDs []string, skipped []skv.Operation, tr *trace, snap *events.Snapshot, res *events.Result, now time.Time) events.Event {
 	ops := make([]string, len(req.Operations))
 	for i, op := range req.Operations {
 		ops[i] = string(op)
@@ -267,7 +229,7 @@ func (w *Worker) completedEvent(acct string, req Request, tr *trace, snap *event
 		Operations:       ops,
 		APICalls:         len(tr.calls),
 		Calls:            calls(tr.calls),
-		Skipped:          []string{},
+		Skipped:          make([]string, 0, len(skipped)),
 		Changes:          len(res.Events),
 		Informationstext: []string{},
 	}
@@ -284,9 +246,10 @@ func (w *Worker) completedEvent(acct string, req Request, tr *trace, snap *event
 			}
 		}
 	}
-	if req.RequestID != "" {
-		data.RequestIDs = []string{req.RequestID}
+	for _, op := range skipped {
+		data.Skipped = append(data.Skipped, string(op))
 	}
+	data.RequestIDs = requestIDs
 	return events.Event{
 		ID:            events.NewID(acct, events.TypeFetchCompleted, tr.fetchID),
 		Type:          events.TypeFetchCompleted,
@@ -334,14 +297,24 @@ func lastCorrelation(cs []skv.Call) string {
 	return cs[len(cs)-1].CorrelationID
 }
 
-// callAPI calls the requested operations in order. On the first failure it
+// callAPI calls the planned operations in order. On the first failure it
 // stops and returns the FetchFailed to publish; ctx ending returns neither.
-func (w *Worker) callAPI(ctx context.Context, req Request, tr *trace) (events.Snapshot, *events.FetchFailed) {
+// The transactions call is skipped (unless forced) when the balance answer
+// shows the same senastUppdaterad as the stored transactions: the data is
+// only as fresh as that timestamp, so nothing can have changed. It returns
+// when each operation's answer was asked for, and the operations skipped.
+func (w *Worker) callAPI(ctx context.Context, req Request, call, skipped []skv.Operation, st *events.State, tr *trace) (events.Snapshot, map[string]int64, []skv.Operation, *events.FetchFailed) {
 	snap := events.Snapshot{Omfragad: req.Account.String()}
-	for _, op := range req.Operations {
+	at := make(map[string]int64, len(call))
+	skipped = slices.Clone(skipped)
+	if skipped == nil {
+		skipped = []skv.Operation{}
+	}
+	for _, op := range call {
 		var (
-			t   skv.Trace
-			err error
+			t     skv.Trace
+			err   error
+			start = w.cfg.Now().UnixNano()
 		)
 		switch op {
 		case skv.OpSaldo:
@@ -351,8 +324,13 @@ func (w *Worker) callAPI(ctx context.Context, req Request, tr *trace) (events.Sn
 				snap.Saldo = saldoAnswer(a, t)
 			}
 		case skv.OpTransaktioner:
+			if !req.Force && unchangedSince(st, snap.Saldo) {
+				skipped = append(skipped, op)
+				at[string(op)] = start
+				continue
+			}
 			var a skv.Transaktioner
-			a, t, err = w.api.Transaktioner(ctx, req.Account, req.DatumFrom)
+			a, t, err = w.api.Transaktioner(ctx, req.Account, w.datumFrom(st, req))
 			if err == nil {
 				snap.Transaktioner = transaktionerAnswer(a, t)
 			}
@@ -372,12 +350,24 @@ func (w *Worker) callAPI(ctx context.Context, req Request, tr *trace) (events.Sn
 		tr.calls = append(tr.calls, t.Calls...)
 		if err != nil {
 			if ctx.Err() != nil {
-				return snap, nil
+				return snap, nil, skipped, nil
 			}
-			return snap, apiFailure(op, err)
+			return snap, nil, skipped, apiFailure(op, err)
 		}
+		at[string(op)] = start
 	}
-	return snap, nil
+	slices.SortFunc(skipped, func(a, b skv.Operation) int {
+		return slices.Index(skv.Operations, a) - slices.Index(skv.Operations, b)
+	})
+	return snap, at, skipped, nil
+}
+
+// unchangedSince reports whether a balance answer shows that the account
+// cannot have changed since its transactions were last fetched: the same
+// senastUppdaterad, and the same balance and interest as stored.
+func unchangedSince(st *events.State, s *events.SaldoAnswer) bool {
+	return s != nil && s.SenastUppdaterad != "" && st.Seen&events.SeenTransaktioner != 0 && st.Seen&events.SeenSaldo != 0 &&
+		s.SenastUppdaterad == st.TxSenastUppdaterad && s.Balance.Equal(st.Balance) && s.Interest.Equal(st.Interest)
 }
 
 // apiFailure describes an API error as FetchFailed: "rejected" when the
@@ -416,7 +406,7 @@ func (w *Worker) heartbeat(msg jetstream.Msg) func() {
 func (w *Worker) logFetch(tr *trace, d time.Duration) {
 	lvl := zerolog.InfoLevel
 	switch tr.outcome {
-	case "completed", "already-done":
+	case "completed", "already-done", "served-by-state", "coalesced", "service-window":
 	case events.ReasonInvalidRequest, events.ReasonRejected, events.ReasonExhausted, "handed-back":
 		lvl = zerolog.WarnLevel
 	default:
@@ -428,6 +418,7 @@ func (w *Worker) logFetch(tr *trace, d time.Duration) {
 		Uint64("delivery", tr.delivery).
 		Str("outcome", tr.outcome).
 		Int("events", tr.events).
+		Int("round", tr.round).
 		Int("attempts", len(tr.calls)).
 		Dur("duration", d)
 	if tr.requestID != "" {

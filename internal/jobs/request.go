@@ -25,6 +25,9 @@ const FetchSubjectPrefix = "skattekonto.fetch."
 type Request struct {
 	Account    idnr.Number
 	Operations []skv.Operation // never empty; in the order they are called
+	// ExplicitOps is set when the request named its operations: then no
+	// slower cadence applies to them.
+	ExplicitOps bool
 	DatumFrom  string
 	RequestID  string
 	Force      bool
@@ -125,6 +128,7 @@ func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
 			}
 			req.Operations = append(req.Operations, o)
 		}
+		req.ExplicitOps = true
 		// Call in the canonical order, whatever order was asked.
 		slices.SortFunc(req.Operations, func(a, b skv.Operation) int {
 			return slices.Index(skv.Operations, a) - slices.Index(skv.Operations, b)

@@ -28,7 +28,7 @@ func TestParseRequest(t *testing.T) {
 		{name: "whitespace body", tok: "165566778899", body: " \n", want: Request{Account: org, Operations: skv.Operations}},
 		{name: "full request, operations put in calling order", tok: "165566778899",
 			body: `{"omfragad":"556677-8899","operations":["utbetalningssparrar","saldo"],"datumFrom":"2025-01-01","requestId":"erp-7f3a","force":true}`,
-			want: Request{Account: org, Operations: []skv.Operation{skv.OpSaldo, skv.OpUtbetalningssparrar}, DatumFrom: "2025-01-01", RequestID: "erp-7f3a", Force: true}},
+			want: Request{Account: org, Operations: []skv.Operation{skv.OpSaldo, skv.OpUtbetalningssparrar}, ExplicitOps: true, DatumFrom: "2025-01-01", RequestID: "erp-7f3a", Force: true}},
 		{name: "10-digit subject token is canonicalised", tok: "5566778899", body: `{}`, want: Request{Account: org, Operations: skv.Operations}},
 		{name: "nulls are absent", tok: "165566778899", body: `{"operations":null,"requestId":null}`, want: Request{Account: org, Operations: skv.Operations}},
 		{name: "not JSON", tok: "165566778899", body: `hello`, wantErr: "not a valid JSON request"},

@@ -15,8 +15,11 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
 
-// FetchStream is the stream of fetch requests.
+// FetchStream is the stream of fetch requests and their schedules.
 const FetchStream = "SKATTEKONTO_FETCH"
+
+// ScheduleSubjectPrefix starts the subjects of schedule messages.
+const ScheduleSubjectPrefix = "skattekonto.schedule."
 
 // API is what a fetch needs of the Skattekonto API.
 type API interface {
@@ -50,6 +53,12 @@ type Config struct {
 	Replicas int
 	// NoCreate leaves the fetch stream and consumer to the operator.
 	NoCreate bool
+	// SlowCadence is how long a payout account or blocks answer stays
+	// fresh when a request does not name those operations; default 24h.
+	SlowCadence time.Duration
+	// TxOverlap is how far before the last transactions fetch a later
+	// transactions call starts, for back-dated bookings; default 40 days.
+	TxOverlap time.Duration
 	// Diff tunes the diff (reminder offsets).
 	Diff events.Options
 	// Now is the clock; default time.Now.
@@ -83,6 +92,12 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.SlowCadence <= 0 {
+		c.SlowCadence = 24 * time.Hour
+	}
+	if c.TxOverlap <= 0 {
+		c.TxOverlap = 40 * 24 * time.Hour
+	}
 	return c
 }
 
@@ -95,12 +110,15 @@ func FetchStreamConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        FetchStream,
 		Description: "skattekonto-events: fetch requests",
-		Subjects:    []string{FetchSubjectPrefix + ">"},
+		Subjects:    []string{FetchSubjectPrefix + ">", ScheduleSubjectPrefix + ">"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Discard:     jetstream.DiscardOld,
 		MaxMsgSize:  MaxRequestSize + 1024,
+		// Recurring fetches are JetStream message schedules on
+		// skattekonto.schedule.<omfragad>.<name> targeting the fetch subject.
+		AllowMsgSchedules: true,
 	}
 }
 
@@ -127,7 +145,7 @@ type Worker struct {
 	cfg   Config
 	log   zerolog.Logger
 	cons  jetstream.Consumer
-	locks keyedMutex
+	queue accountQueue
 	// crashAt, set by tests, kills processing at a named step.
 	crashAt func(step, fetchID string) bool
 }
@@ -206,41 +224,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-done
 	}
 	return runErr
-}
-
-// keyedMutex serialises work per account within this process; across
-// processes the state's expected sequence does.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyedEntry{}
-	}
-	e := k.locks[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.locks[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
 }
 
 var stockholm = func() *time.Location {

@@ -203,8 +203,15 @@ func insertBooked(rows []Transaction, t Transaction) []Transaction {
 	return append(out, rows[i:]...)
 }
 
+// stamp sets senastUppdaterad to now, and at least one second after its
+// previous value: every change shows in the timestamp, as clients that
+// skip calls on an unchanged senastUppdaterad rely on.
 func (s *Sim) stamp(a *Account) {
-	a.SenastUppdaterad = s.now().In(stockholm).Format(timestampLayout)
+	now := s.now().In(stockholm).Truncate(time.Second)
+	if prev, err := time.ParseInLocation(timestampLayout, a.SenastUppdaterad, stockholm); err == nil && !now.After(prev) {
+		now = prev.Add(time.Second)
+	}
+	a.SenastUppdaterad = now.Format(timestampLayout)
 }
 
 // logChange appends to the change log. Called with s.mu held.
@@ -293,6 +300,10 @@ func (s *Sim) PutAccount(a Account) error {
 		if a.Sparrar[i].Sparridentitet == 0 {
 			a.Sparrar[i].Sparridentitet = s.newID()
 		}
+	}
+	a.SenastUppdaterad = ""
+	if old, ok := s.accounts[a.Omfragad]; ok {
+		a.SenastUppdaterad = old.SenastUppdaterad
 	}
 	s.stamp(&a)
 	s.accounts[a.Omfragad] = &a
