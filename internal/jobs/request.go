@@ -28,9 +28,9 @@ type Request struct {
 	// ExplicitOps is set when the request named its operations: then no
 	// slower cadence applies to them.
 	ExplicitOps bool
-	DatumFrom  string
-	RequestID  string
-	Force      bool
+	DatumFrom   string
+	RequestID   string
+	Force       bool
 }
 
 // wireRequest is the JSON form of a fetch request.
