@@ -1,0 +1,159 @@
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
+)
+
+// Names shared with the worker (internal/jobs); tests there check they agree.
+const (
+	FetchStream    = "SKATTEKONTO_FETCH"
+	FetchPrefix    = "skattekonto.fetch."
+	SchedulePrefix = "skattekonto.schedule."
+	// RequestPrefix starts the subjects of the watch list's NATS requests:
+	// <prefix>register, <prefix>unregister, <prefix>list.
+	RequestPrefix = "skattekonto.watch."
+	queueGroup    = "skattekonto-watch"
+)
+
+var operations = []string{"saldo", "transaktioner", "utbetalningskonto", "utbetalningssparrar"}
+
+// Registration is one watched account.
+type Registration struct {
+	Omfragad   string     `json:"omfragad"`
+	Schedules  []Schedule `json:"schedules"`
+	Operations []string   `json:"operations,omitempty"`
+}
+
+// Manager registers and removes accounts' schedules.
+type Manager struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// NewManager opens the fetch stream, which the worker creates.
+func NewManager(ctx context.Context, js jetstream.JetStream) (*Manager, error) {
+	st, err := js.Stream(ctx, FetchStream)
+	if err != nil {
+		return nil, fmt.Errorf("watch: open stream %s: %w", FetchStream, err)
+	}
+	return &Manager{js: js, stream: st}, nil
+}
+
+// Register watches an account on a cadence (see ParseCadence), replacing
+// any earlier cadence. ops, when not empty, limits the scheduled fetches
+// to those operations.
+func (m *Manager) Register(ctx context.Context, omfragad, cadence string, ops []string) (Registration, error) {
+	acct, err := idnr.Parse(omfragad)
+	if err != nil {
+		return Registration{}, fmt.Errorf("watch: omfragad: %w", err)
+	}
+	scheds, err := ParseCadence(cadence)
+	if err != nil {
+		return Registration{}, fmt.Errorf("watch: %w", err)
+	}
+	for _, op := range ops {
+		if !contains(operations, op) {
+			return Registration{}, fmt.Errorf("watch: unknown operation %q", op)
+		}
+	}
+	body := []byte("{}")
+	if len(ops) > 0 {
+		body, _ = json.Marshal(map[string][]string{"operations": ops})
+	}
+	if _, err := m.Unregister(ctx, acct.String()); err != nil {
+		return Registration{}, err
+	}
+	for _, s := range scheds {
+		msg := nats.NewMsg(SchedulePrefix + acct.String() + "." + s.Name)
+		msg.Data = body
+		msg.Header.Set("Nats-Schedule", s.Spec)
+		msg.Header.Set("Nats-Schedule-Target", FetchPrefix+acct.String())
+		if s.Cron() {
+			msg.Header.Set("Nats-Schedule-Time-Zone", "Europe/Stockholm")
+		}
+		if _, err := m.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(FetchStream)); err != nil {
+			return Registration{}, fmt.Errorf("watch: publish schedule %s: %w", s.Name, err)
+		}
+	}
+	return Registration{Omfragad: acct.String(), Schedules: scheds, Operations: ops}, nil
+}
+
+// Unregister stops watching an account; it reports whether it was watched.
+func (m *Manager) Unregister(ctx context.Context, omfragad string) (bool, error) {
+	acct, err := idnr.Parse(omfragad)
+	if err != nil {
+		return false, fmt.Errorf("watch: omfragad: %w", err)
+	}
+	subj := SchedulePrefix + acct.String() + ".>"
+	info, err := m.stream.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return false, fmt.Errorf("watch: %w", err)
+	}
+	if len(info.State.Subjects) == 0 {
+		return false, nil
+	}
+	if err := m.stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+		return false, fmt.Errorf("watch: remove schedules: %w", err)
+	}
+	return true, nil
+}
+
+// List returns the watched accounts, ordered by identity number.
+func (m *Manager) List(ctx context.Context) ([]Registration, error) {
+	info, err := m.stream.Info(ctx, jetstream.WithSubjectFilter(SchedulePrefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	byAcct := map[string]*Registration{}
+	for subj := range info.State.Subjects {
+		rest := strings.TrimPrefix(subj, SchedulePrefix)
+		acct, name, ok := strings.Cut(rest, ".")
+		if !ok {
+			continue
+		}
+		msg, err := m.stream.GetLastMsgForSubject(ctx, subj)
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			return nil, fmt.Errorf("watch: read %s: %w", subj, err)
+		}
+		r := byAcct[acct]
+		if r == nil {
+			r = &Registration{Omfragad: acct}
+			byAcct[acct] = r
+			var body struct {
+				Operations []string `json:"operations"`
+			}
+			_ = json.Unmarshal(msg.Data, &body)
+			r.Operations = body.Operations
+		}
+		r.Schedules = append(r.Schedules, Schedule{Name: name, Spec: msg.Header.Get("Nats-Schedule")})
+	}
+	out := make([]Registration, 0, len(byAcct))
+	for _, r := range byAcct {
+		sort.Slice(r.Schedules, func(i, j int) bool { return r.Schedules[i].Name < r.Schedules[j].Name })
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Omfragad < out[j].Omfragad })
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
