@@ -113,7 +113,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		NoCreate:     !cfg.StreamsCreate,
 		Diff:         events.Options{ReminderDays: cfg.ReminderDays},
 		Logger:       log,
-		// TODO(jobs): pass m to jobs.Config.Metrics.
+		Metrics:      m,
 	})
 	if err != nil {
 		return err

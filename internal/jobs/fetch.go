@@ -62,12 +62,34 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	tr.fetchID, tr.delivery = fetchID(meta), meta.NumDelivered
+	w.cfg.Metrics.InFlight(1)
+	defer w.cfg.Metrics.InFlight(-1)
 	v := w.process(ctx, msg, meta, &tr)
 	if v == crashed {
 		return
 	}
 	w.settle(msg, v, &tr)
-	w.logFetch(&tr, time.Since(start))
+	d := time.Since(start)
+	w.observe(&tr, d)
+	w.logFetch(&tr, d)
+}
+
+// observe records a handling's metrics: its outcome, and each API call
+// made (a call after the first of its operation is a retry).
+func (w *Worker) observe(tr *trace, d time.Duration) {
+	m := w.cfg.Metrics
+	if m == nil {
+		return
+	}
+	m.FetchDone(tr.outcome, d)
+	var last skv.Operation
+	for _, c := range tr.calls {
+		m.APICall(string(c.Operation), c.HTTPStatus, c.Felkod, c.Duration)
+		if c.Operation == last {
+			m.Retry(string(c.Operation))
+		}
+		last = c.Operation
+	}
 }
 
 // settle acknowledges or gives back the request. A request on its last

@@ -231,7 +231,9 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 			res := events.Diff(st, events.Snapshot{Omfragad: acct}, now, w.cfg.Diff)
 			c.Closing = w.completedEvent(acct, req, requestIDs, skipped, tr, &snap, &res, now)
 		default:
+			diffStart := time.Now()
 			res := events.Diff(st, snap, now, w.cfg.Diff)
+			w.cfg.Metrics.DiffDuration(time.Since(diffStart))
 			for i := range res.Events {
 				res.Events[i].FetchID, res.Events[i].RequestID = lead.fetchID, req.RequestID
 			}
@@ -244,6 +246,7 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 		}
 		_, err := w.store.Commit(ctx, c)
 		if err == nil {
+			w.countPublished(&c)
 			if w.crash("committed", tr.fetchID) {
 				return crashed
 			}
@@ -255,6 +258,7 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 		}
 		// Someone committed first (perhaps this very fetch, before a crash
 		// or a lost ack): read the state again and decide again.
+		w.cfg.Metrics.CommitConflict()
 		st, seq, err = w.store.Load(ctx, acct)
 		if err != nil {
 			tr.outcome, tr.err = "state-unavailable", err
@@ -265,4 +269,21 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 			return done
 		}
 	}
+}
+
+// countPublished counts a commit's events by type.
+func (w *Worker) countPublished(c *events.Commit) {
+	if w.cfg.Metrics == nil {
+		return
+	}
+	if c.Result != nil {
+		n := map[events.Type]int{}
+		for i := range c.Result.Events {
+			n[c.Result.Events[i].Type]++
+		}
+		for t, k := range n {
+			w.cfg.Metrics.EventsPublished(string(t), k)
+		}
+	}
+	w.cfg.Metrics.EventsPublished(string(c.Closing.Type), 1)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
+	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
 
@@ -61,6 +62,9 @@ type Config struct {
 	TxOverlap time.Duration
 	// Diff tunes the diff (reminder offsets).
 	Diff events.Options
+	// Metrics, when set, receives fetch outcomes, API calls, events
+	// published, diff durations and commit conflicts.
+	Metrics *metrics.Metrics
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives one line per fetch.
