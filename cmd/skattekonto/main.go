@@ -4,6 +4,9 @@
 //
 //	skattekonto fetch [-wait] [-ops saldo,transaktioner] [-datum-from 2025-01-01] [-request-id ID] [-force] <omfragad>
 //	skattekonto follow [-all] [-json] [<omfragad>]
+//	skattekonto watch add [-cadence default|6h|"0 0 7 * * 1-5"] [-ops saldo,...] <omfragad>
+//	skattekonto watch remove <omfragad>
+//	skattekonto watch list
 //
 // NATS_URL (default nats://127.0.0.1:4222, the worker's embedded server)
 // and NATS_CREDS say where to connect.
@@ -31,6 +34,9 @@ func main() {
 const usage = `usage:
   skattekonto fetch [-wait] [-timeout 60s] [-ops saldo,transaktioner,utbetalningskonto,utbetalningssparrar] [-datum-from YYYY-MM-DD] [-request-id ID] [-force] <omfragad>
   skattekonto follow [-all] [-json] [<omfragad>]
+  skattekonto watch add [-cadence default|6h|"0 0 7 * * 1-5"] [-ops saldo,transaktioner] <omfragad>
+  skattekonto watch remove <omfragad>
+  skattekonto watch list
 environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS`
 
 var errUsage = errors.New(usage)
@@ -44,6 +50,8 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		return fetchCmd(ctx, args[1:], out, getenv)
 	case "follow":
 		return followCmd(ctx, args[1:], out, getenv)
+	case "watch":
+		return watchCmd(ctx, args[1:], out, getenv)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprintln(out, usage)
 		return err

@@ -78,9 +78,9 @@ func readiness(d httpDeps) *health.Checker {
 	return health.New(checks, d.readyCache)
 }
 
-// watch adds the gauges read on scrape: the consumer's backlog and the
+// watchGauges adds the gauges read on scrape: the consumer's backlog and the
 // client certificate's expiry.
-func watch(d httpDeps) {
+func watchGauges(d httpDeps) {
 	d.metrics.WatchConsumer(func(ctx context.Context) (uint64, uint64, error) {
 		c, err := d.js.Consumer(ctx, jobs.FetchStream, durable) // one CONSUMER.INFO request
 		if err != nil {
@@ -97,7 +97,7 @@ func watch(d httpDeps) {
 // serveHTTP serves /healthz (the process runs), /readyz (NATS, the
 // streams and the API token are usable) and /metrics on HTTP_ADDR.
 func serveHTTP(cfg *config.Config, d httpDeps) (*http.Server, error) {
-	watch(d)
+	watchGauges(d)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

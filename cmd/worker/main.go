@@ -28,6 +28,7 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 )
 
 func main() {
@@ -129,7 +130,17 @@ func run(ctx context.Context, stdout io.Writer) error {
 		_ = httpSrv.Shutdown(sctx)
 	}()
 
-	log.Info().Int("concurrency", cfg.Concurrency).Msg("worker consuming skattekonto.fetch.>")
+	wm, err := watch.NewManager(ctx, js)
+	if err != nil {
+		return err
+	}
+	stopWatch, err := wm.Serve(nc)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopWatch() }()
+
+	log.Info().Int("concurrency", cfg.Concurrency).Msg("worker consuming skattekonto.fetch.>, answering skattekonto.watch.*")
 	if err := w.Run(ctx); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
 
@@ -74,6 +75,21 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	w.logFetch(&tr, d)
 }
 
+// outcomeClass maps a handling's outcome to the metrics' few classes.
+func outcomeClass(outcome string) string {
+	switch outcome {
+	case "completed", "already-done", "served-by-state", "coalesced", "service-window":
+		return metrics.OutcomeOK
+	case events.ReasonInvalidRequest:
+		return metrics.OutcomeRejected
+	case events.ReasonRejected, events.ReasonExhausted, "gave-up":
+		return metrics.OutcomeFailed
+	case "handed-back":
+		return metrics.OutcomeCancelled
+	}
+	return metrics.OutcomeRetry
+}
+
 // observe records a handling's metrics: its outcome, and each API call
 // made (a call after the first of its operation is a retry).
 func (w *Worker) observe(tr *trace, d time.Duration) {
@@ -81,7 +97,7 @@ func (w *Worker) observe(tr *trace, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.FetchDone(tr.outcome, d)
+	m.FetchDone(outcomeClass(tr.outcome), d)
 	var last skv.Operation
 	for _, c := range tr.calls {
 		m.APICall(string(c.Operation), c.HTTPStatus, c.Felkod, c.Duration)
