@@ -36,6 +36,7 @@ type nackStream struct {
 	MaxAge             string   `yaml:"maxAge"`
 	DuplicateWindow    string   `yaml:"duplicateWindow"`
 	AllowAtomicPublish bool     `yaml:"allowAtomicPublish"`
+	AllowMsgSchedules  bool     `yaml:"allowMsgSchedules"`
 	AllowRollup        bool     `yaml:"allowRollup"`
 	AllowDirect        bool     `yaml:"allowDirect"`
 	DenyDelete         bool     `yaml:"denyDelete"`
@@ -114,6 +115,7 @@ func toNACK(c jetstream.StreamConfig) nackStream {
 		MaxMsgSize:         c.MaxMsgSize,
 		MaxAge:             duration(c.MaxAge),
 		AllowAtomicPublish: c.AllowAtomicPublish,
+		AllowMsgSchedules:  c.AllowMsgSchedules,
 		AllowRollup:        c.AllowRollup,
 		AllowDirect:        c.AllowDirect,
 		DenyDelete:         c.DenyDelete,
