@@ -1,0 +1,103 @@
+package ratelimit
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultSubject      = "skattekonto.ratelimit"
+	DefaultHeartbeat    = time.Second
+	DefaultRecoverAfter = 30 * time.Second
+)
+
+// AIMD parameters: a 429 multiplies the throttle factor by CutFactor,
+// never taking it below MinFactor (so the deployment never drops below
+// Rate×MinFactor).
+const (
+	CutFactor = 0.5
+	MinFactor = 1.0 / 20
+)
+
+// expireAfter is the number of heartbeats after which an unheard peer is
+// gone.
+const expireAfter = 3
+
+// Config configures a Limiter. Zero values mean the documented defaults.
+// Every replica of a deployment must use the same Rate, Subject and
+// Heartbeat.
+type Config struct {
+	// Rate is the number of calls per second for the whole deployment,
+	// shared by every replica (> 0).
+	Rate float64
+	// Burst is the number of calls a replica may make at once, default 1.
+	Burst int
+	// Subject is the prefix of the NATS subjects used for coordination,
+	// default DefaultSubject.
+	Subject string
+	// Heartbeat is the interval of presence announcements, default 1s; a
+	// peer unheard for three intervals is gone.
+	Heartbeat time.Duration
+	// RecoverAfter is how long the rate takes to climb back to the fair
+	// share after a cut, counted from the end of the Retry-After pause,
+	// default 30s.
+	RecoverAfter time.Duration
+	// Logger receives peer changes (info) and throttling (warn). The zero
+	// value logs nothing.
+	Logger zerolog.Logger
+	// Now is the clock of pacing, pauses and recovery, default time.Now
+	// (for tests). Presence always runs on real time. Wait sleeps the real
+	// durations computed from this clock.
+	Now func() time.Time
+}
+
+// withDefaults validates c and fills in defaults. Errors name the field.
+func (c Config) withDefaults() (Config, error) {
+	if !(c.Rate > 0) || math.IsInf(c.Rate, 0) {
+		return c, fmt.Errorf("ratelimit config: Rate must be a positive number, got %v", c.Rate)
+	}
+	if c.Burst < 0 {
+		return c, fmt.Errorf("ratelimit config: Burst must not be negative, got %d", c.Burst)
+	}
+	if c.Burst == 0 {
+		c.Burst = 1
+	}
+	if c.Subject == "" {
+		c.Subject = DefaultSubject
+	}
+	if !validSubject(c.Subject) {
+		return c, fmt.Errorf("ratelimit config: Subject %q is not a valid NATS subject without wildcards", c.Subject)
+	}
+	if c.Heartbeat < 0 {
+		return c, fmt.Errorf("ratelimit config: Heartbeat must not be negative, got %v", c.Heartbeat)
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.RecoverAfter < 0 {
+		return c, fmt.Errorf("ratelimit config: RecoverAfter must not be negative, got %v", c.RecoverAfter)
+	}
+	if c.RecoverAfter == 0 {
+		c.RecoverAfter = DefaultRecoverAfter
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// validSubject accepts dot-separated non-empty tokens without wildcards or
+// white space.
+func validSubject(s string) bool {
+	for _, tok := range strings.Split(s, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n*>") {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,310 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// ErrClosed is returned by Wait once the Limiter is closed.
+var ErrClosed = errors.New("ratelimit: limiter closed")
+
+// Limiter paces one replica's calls so that all replicas together stay
+// under Config.Rate. It implements skv.Limiter and skv.Throttler and is
+// safe for concurrent use.
+type Limiter struct {
+	nc  *nats.Conn
+	cfg Config
+	id  string
+	log zerolog.Logger
+	lim *rate.Limiter
+
+	presenceSubj, throttleSubj string
+
+	mu    sync.Mutex
+	peers map[string]time.Time // other replicas → last heard, real time
+	// starting is true until the first heartbeat round has completed:
+	// the share then assumes one replica more than known.
+	starting bool
+	// The throttle factor is base until recoverFrom, then climbs by slope
+	// per second up to 1.
+	base, slope float64
+	recoverFrom time.Time
+	windowEnd   time.Time // throttles before this repeat the last cut
+	pauseUntil  time.Time // no call goes before this
+	limit       float64   // last limit given to lim
+	changed     chan struct{}
+	reconnects  uint64
+	closed      bool
+
+	subs []*nats.Subscription
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	// For tests: throttle messages published and handled (from peers).
+	published, handled atomic.Int64
+}
+
+// New starts a Limiter on nc: it subscribes to the presence and throttle
+// subjects, announces this replica and sends heartbeats until Close.
+func New(nc *nats.Conn, cfg Config) (*Limiter, error) {
+	if nc == nil {
+		return nil, errors.New("ratelimit: nil NATS connection")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if nc.IsClosed() {
+		return nil, fmt.Errorf("ratelimit: %w", nats.ErrConnectionClosed)
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("ratelimit: replica id: %w", err)
+	}
+	l := &Limiter{
+		nc:           nc,
+		cfg:          cfg,
+		id:           hex.EncodeToString(b[:]),
+		presenceSubj: cfg.Subject + ".presence",
+		throttleSubj: cfg.Subject + ".throttle",
+		peers:        make(map[string]time.Time),
+		starting:     true,
+		base:         1,
+		changed:      make(chan struct{}),
+		reconnects:   nc.Stats().Reconnects,
+		done:         make(chan struct{}),
+	}
+	l.log = cfg.Logger.With().Str("component", "ratelimit").Str("replica", l.id).Logger()
+	l.limit = l.targetLocked(cfg.Now())
+	l.lim = rate.NewLimiter(rate.Limit(l.limit), cfg.Burst)
+	l.log.Debug().Float64("rate", cfg.Rate).Float64("share", l.limit).Msg("rate limiter starting")
+
+	for _, s := range []struct {
+		subj string
+		cb   nats.MsgHandler
+	}{{l.presenceSubj, l.onPresence}, {l.throttleSubj, l.onThrottle}} {
+		sub, err := nc.Subscribe(s.subj, s.cb)
+		if err != nil {
+			l.unsubscribe()
+			return nil, fmt.Errorf("ratelimit: subscribe %s: %w", s.subj, err)
+		}
+		l.subs = append(l.subs, sub)
+	}
+	l.announce()
+	l.wg.Add(1)
+	go l.run()
+	return l, nil
+}
+
+// Wait blocks until this replica may make a call, ctx ends (its error is
+// returned) or the Limiter is closed (ErrClosed). It never waits for NATS.
+func (l *Limiter) Wait(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return ErrClosed
+		}
+		now := l.cfg.Now()
+		changed := l.changed
+		d := l.pauseUntil.Sub(now)
+		var r *rate.Reservation
+		if d <= 0 {
+			l.updateLocked(now)
+			r = l.lim.ReserveN(now, 1)
+			d = r.DelayFrom(now) // OK: Burst ≥ 1
+		}
+		l.mu.Unlock()
+		if r != nil && d == 0 {
+			return nil
+		}
+
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			if r != nil && !l.paused() {
+				return nil
+			}
+			// A pause ended (reserve now) or began while waiting for the
+			// reserved slot (wait it out and reserve again).
+		case <-changed:
+			// The share dropped, a pause began or the Limiter closed:
+			// give the slot back and start over.
+			t.Stop()
+			if r != nil {
+				r.CancelAt(l.cfg.Now())
+			}
+		case <-ctx.Done():
+			t.Stop()
+			if r != nil {
+				r.CancelAt(l.cfg.Now())
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// paused reports whether calls are paused after a 429.
+func (l *Limiter) paused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg.Now().Before(l.pauseUntil)
+}
+
+// Throttled tells the Limiter that the API answered 429 with Retry-After
+// retryAfter (0 when absent). It cuts this replica's rate, pauses calls
+// until retryAfter has passed and tells every other replica to do the
+// same. Repeats within max(retryAfter, 1s) of a cut do not cut again.
+func (l *Limiter) Throttled(retryAfter time.Duration) {
+	if !l.throttle(retryAfter, "") {
+		return
+	}
+	data, err := encodeThrottle(throttleMsg{ID: l.id, RetryAfterMillis: retryAfter.Milliseconds()})
+	if err == nil {
+		err = l.nc.Publish(l.throttleSubj, data)
+	}
+	if err != nil {
+		// Others may go on at their rate; they hear of it at their own 429.
+		l.log.Warn().Err(err).Msg("cannot tell peers about 429")
+		return
+	}
+	l.published.Add(1)
+}
+
+// throttle applies a 429 seen locally (from == "") or by peer from. It
+// reports whether anything changed: a cut or a longer pause.
+func (l *Limiter) throttle(retryAfter time.Duration, from string) bool {
+	retryAfter = max(retryAfter, 0)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	now := l.cfg.Now()
+	f := l.factorLocked(now)
+	cut := !now.Before(l.windowEnd)
+	pause := now.Add(retryAfter)
+	longer := pause.After(l.pauseUntil)
+	if !cut && !longer {
+		return false
+	}
+	if cut {
+		f = max(f*CutFactor, MinFactor)
+		l.slope = (1 - f) / l.cfg.RecoverAfter.Seconds()
+		l.windowEnd = now.Add(max(retryAfter, time.Second))
+	}
+	if longer {
+		l.pauseUntil = pause
+	}
+	// Hold the factor during the pause, then climb from it.
+	l.base = f
+	l.recoverFrom = l.pauseUntil
+	if l.recoverFrom.Before(now) {
+		l.recoverFrom = now
+	}
+	l.updateLocked(now)
+	l.signalLocked()
+	ev := l.log.Warn()
+	if from != "" {
+		ev = ev.Str("peer", from)
+	}
+	ev.Bool("cut", cut).Dur("retry_after", retryAfter).Float64("factor", f).
+		Float64("share", l.limit).Msg("throttled after 429")
+	return true
+}
+
+// Share returns this replica's current rate in calls per second: its fair
+// share of Rate times the throttle factor.
+func (l *Limiter) Share() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.updateLocked(l.cfg.Now())
+}
+
+// Peers returns the number of live replicas, this one included.
+func (l *Limiter) Peers() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.peers) + 1
+}
+
+// Close stops the heartbeats, tells the peers this replica is gone and
+// makes pending and later Wait calls return ErrClosed. It does not close
+// the NATS connection.
+func (l *Limiter) Close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	l.signalLocked()
+	l.mu.Unlock()
+
+	close(l.done)
+	l.wg.Wait()
+	l.unsubscribe()
+	if l.nc.IsConnected() {
+		msg := nats.NewMsg(l.presenceSubj)
+		msg.Header.Set(leaveHeader, "true")
+		msg.Data = []byte(l.id)
+		if err := l.nc.PublishMsg(msg); err == nil {
+			_ = l.nc.FlushTimeout(time.Second)
+		}
+	}
+	l.log.Debug().Msg("rate limiter closed")
+}
+
+func (l *Limiter) unsubscribe() {
+	for _, s := range l.subs {
+		_ = s.Unsubscribe()
+	}
+}
+
+// factorLocked is the throttle factor at now.
+func (l *Limiter) factorLocked(now time.Time) float64 {
+	if l.base >= 1 || !now.After(l.recoverFrom) {
+		return l.base
+	}
+	return min(1, l.base+l.slope*now.Sub(l.recoverFrom).Seconds())
+}
+
+// targetLocked is this replica's rate at now.
+func (l *Limiter) targetLocked(now time.Time) float64 {
+	n := len(l.peers) + 1
+	if l.starting {
+		n++ // an unknown peer may be out there
+	}
+	return l.cfg.Rate / float64(n) * l.factorLocked(now)
+}
+
+// updateLocked gives the current rate to the rate.Limiter and returns it.
+func (l *Limiter) updateLocked(now time.Time) float64 {
+	r := l.targetLocked(now)
+	if r != l.limit {
+		l.lim.SetLimitAt(now, rate.Limit(r))
+		l.limit = r
+	}
+	return r
+}
+
+// signalLocked wakes every waiting call to reserve its slot again.
+func (l *Limiter) signalLocked() {
+	close(l.changed)
+	if !l.closed {
+		l.changed = make(chan struct{})
+	}
+}
