@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -212,13 +213,14 @@ func (e *env) wait(requestID string) []stored {
 		var mine []stored
 		answered := false
 		for _, s := range e.all() {
-			if s.RequestID != requestID {
+			closing := s.Type == "FetchCompleted" || s.Type == "FetchFailed"
+			// A coalesced request is answered by the closing event of the
+			// fetch that served it, which lists it in data.requestIds.
+			if s.RequestID != requestID && !(closing && slices.Contains(toStrings(s.Data["requestIds"]), requestID)) {
 				continue
 			}
 			mine = append(mine, s)
-			if s.Type == "FetchCompleted" || s.Type == "FetchFailed" {
-				answered = true
-			}
+			answered = answered || closing
 		}
 		if answered {
 			return mine
