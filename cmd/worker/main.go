@@ -26,6 +26,7 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
+	"github.com/skattekonto-events/skattekonto-events/internal/ratelimit"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
@@ -82,17 +83,28 @@ func run(ctx context.Context, stdout io.Writer) error {
 	}
 
 	reg, m := newMetrics()
-	api, stopAPI, err := newAPI(ctx, cfg, m, log)
-	if err != nil {
-		return err
-	}
-	defer stopAPI()
-
 	nc, err := connect(cfg, natsURL, log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+
+	// The configured call rate is the whole deployment's: replicas share it
+	// over NATS and all slow down on a 429.
+	var limiter skv.Limiter
+	if cfg.SKVRateLimit > 0 {
+		lim, err := ratelimit.New(nc, ratelimit.Config{Rate: cfg.SKVRateLimit, Logger: log})
+		if err != nil {
+			return fmt.Errorf("config: SKV_RATE_LIMIT: %w", err)
+		}
+		defer lim.Close()
+		limiter = lim
+	}
+	api, stopAPI, err := newAPI(ctx, cfg, m, limiter, log)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -182,7 +194,7 @@ func connect(cfg *config.Config, url string, log zerolog.Logger) (*nats.Conn, er
 
 // newAPI returns the API client: for SKV_ENV=sim it starts the built-in
 // simulator on SIM_ADDR (loopback) and points the client at it.
-func newAPI(ctx context.Context, cfg *config.Config, obs skv.Observer, log zerolog.Logger) (*skv.Client, func(), error) {
+func newAPI(ctx context.Context, cfg *config.Config, obs skv.Observer, limiter skv.Limiter, log zerolog.Logger) (*skv.Client, func(), error) {
 	scfg := skv.Config{
 		BaseURL:           cfg.SKVBaseURL,
 		TokenURL:          cfg.SKVTokenURL,
@@ -196,7 +208,7 @@ func newAPI(ctx context.Context, cfg *config.Config, obs skv.Observer, log zerol
 		Timeout:           cfg.SKVTimeout,
 		MaxAttempts:       cfg.SKVMaxAttempts,
 		MaxElapsed:        cfg.SKVMaxElapsed,
-		RateLimit:         cfg.SKVRateLimit,
+		Limiter:           limiter,
 		Observer:          obs,
 	}
 	stop := func() {}
