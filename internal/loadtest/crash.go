@@ -1,0 +1,388 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/sim"
+)
+
+// CrashReport is the result of a crash run.
+type CrashReport struct {
+	Cluster         bool    `json:"cluster"`
+	Accounts        int     `json:"accounts"`
+	Transactions    int     `json:"transactionsPerAccount"`
+	Workers         int     `json:"workers"`
+	Seed            int64   `json:"seed"`
+	Seconds         float64 `json:"seconds"`
+	Rounds          int     `json:"rounds"`
+	Changes         int     `json:"changes"`
+	Kills           int     `json:"kills"`
+	WorkerRestarts  int     `json:"workerRestarts"`
+	UnexpectedExits int     `json:"unexpectedExits"`
+	NATSRestarts    int     `json:"natsRestarts"`
+	// NATSStopped names the server shut down mid-run (the stream leader in a cluster).
+	NATSStopped string `json:"natsStopped"`
+	QuietSeconds float64 `json:"quietSeconds"`
+	Verdict
+}
+
+// crashRunner holds a crash run's moving parts.
+type crashRunner struct {
+	e        *env
+	js       jetstream.JetStream
+	nonce    string
+	mu       sync.Mutex
+	requests []string
+	answered map[string]int
+	lastSeq  uint64
+}
+
+// Crash runs the crash test: accounts change while worker processes are
+// killed with SIGKILL at random moments and restarted and a NATS server is
+// restarted once; after a quiet period the stream is checked against the
+// simulator. The report's Verdict says what failed; the error is non-nil
+// when the run itself could not be carried out or a check failed.
+func Crash(ctx context.Context, cfg Config) (*CrashReport, error) {
+	cfg, err := cfg.withDefaults(true)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	servers := 1
+	if cfg.Cluster {
+		servers = 3
+	}
+	// Redeliver a killed worker's requests soon; drain quickly.
+	e, err := setup(ctx, cfg, servers, []string{"WORKER_ACK_WAIT=5s", "WORKER_DRAIN_TIMEOUT=5s"})
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	e.workers.supervise = true
+	rep := &CrashReport{Cluster: cfg.Cluster, Accounts: cfg.Accounts, Transactions: cfg.Transactions, Workers: cfg.Workers, Seed: cfg.Seed}
+	now := time.Now()
+	if err := e.createAccounts(now); err != nil {
+		return nil, err
+	}
+	consumer := jobs.Config{}.ConsumerConfig().Durable
+	if cfg.Cluster {
+		// A young cluster takes a while before it can place R3 streams:
+		// wait for that so that the workers' own stream creation succeeds.
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := waitReplicated(sctx, e.js, 3)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	e.logf("crash test: %d NATS server(s), %d worker(s), %d accounts × %d transactions, chaos for %s (dir %s)",
+		servers, cfg.Workers, cfg.Accounts, cfg.Transactions, cfg.Duration, e.dir)
+	if err := e.startWorkers(ctx, consumer); err != nil {
+		return nil, err
+	}
+	r := &crashRunner{e: e, js: e.js, nonce: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), answered: map[string]int{}}
+	followCtx, stopFollow := context.WithCancel(ctx)
+	followDone := make(chan struct{})
+	go func() { defer close(followDone); r.follow(followCtx) }()
+	defer func() { stopFollow(); <-followDone }()
+
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 3))
+	killRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 4))
+	chaosCtx, endChaos := context.WithTimeout(ctx, cfg.Duration)
+	defer endChaos()
+	var chaos sync.WaitGroup
+	var natsRestarts atomic.Int64
+	var natsErr error
+	chaos.Go(func() { // kill workers
+		for {
+			d := cfg.KillMin + time.Duration(killRng.Int64N(int64(cfg.KillMax-cfg.KillMin)+1))
+			select {
+			case <-chaosCtx.Done():
+				return
+			case <-time.After(d):
+			}
+			i := killRng.IntN(cfg.Workers)
+			if err := e.workers.kill(i, time.Duration(killRng.IntN(300))*time.Millisecond); err != nil {
+				e.logf("restart worker %d: %v", i, err)
+			}
+		}
+	})
+	chaos.Go(func() { // restart a NATS server once, half way
+		select {
+		case <-chaosCtx.Done():
+			return
+		case <-time.After(cfg.Duration / 2):
+		}
+		name, err := r.restartNATS(chaosCtx)
+		rep.NATSStopped = name
+		if err != nil {
+			natsErr = err
+			return
+		}
+		natsRestarts.Add(1)
+	})
+	stopProgress := r.progress(start, &natsRestarts)
+	defer stopProgress()
+
+	for chaosCtx.Err() == nil {
+		roundStart := time.Now()
+		n := int(cfg.ChangeRate*float64(len(e.accounts)) + 0.5)
+		for _, i := range rng.Perm(len(e.accounts))[:n] {
+			if err := mutate(e.sim, rng, e.accounts[i], time.Now()); err != nil {
+				return rep, err
+			}
+			rep.Changes++
+		}
+		rep.Rounds++
+		if err := r.publishRound(ctx, rep.Rounds); err != nil {
+			return rep, err
+		}
+		select {
+		case <-chaosCtx.Done():
+		case <-time.After(time.Until(roundStart.Add(time.Second))):
+		}
+	}
+	chaos.Wait()
+	if natsErr != nil {
+		return rep, fmt.Errorf("restart NATS: %w", natsErr)
+	}
+	rep.NATSRestarts = int(natsRestarts.Load())
+
+	// Quiet period: no more changes or kills. One last round after the
+	// last change, then wait until everything is answered and settled.
+	e.logf("chaos over after %d rounds; final round and quiet period", rep.Rounds)
+	quietStart := time.Now()
+	if err := r.publishRound(ctx, rep.Rounds+1); err != nil {
+		return rep, err
+	}
+	if err := r.waitQuiet(ctx, consumer, cfg.Quiet); err != nil {
+		rep.Kills, rep.WorkerRestarts, rep.UnexpectedExits = e.workers.counts()
+		return rep, err
+	}
+	rep.QuietSeconds = time.Since(quietStart).Seconds()
+	e.workers.stop(25 * time.Second)
+	rep.Kills, rep.WorkerRestarts, rep.UnexpectedExits = e.workers.counts()
+
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	evs, err := readEvents(rctx, e.js)
+	if err != nil {
+		return rep, fmt.Errorf("read events: %w", err)
+	}
+	accts := make([]sim.Account, 0, len(e.accounts))
+	for _, omf := range e.accounts {
+		a, ok := e.sim.Account(omf)
+		if !ok {
+			return rep, fmt.Errorf("account %s vanished from the simulator", omf)
+		}
+		accts = append(accts, a)
+	}
+	r.mu.Lock()
+	reqs := append([]string(nil), r.requests...)
+	r.mu.Unlock()
+	rep.Verdict = verify(evs, accts, reqs, now)
+	rep.Seconds = time.Since(start).Seconds()
+	if !rep.Verdict.OK() {
+		return rep, errors.New("crash test failed: see the verdict's problems")
+	}
+	if rep.Kills == 0 || rep.NATSRestarts == 0 {
+		return rep, fmt.Errorf("crash test did not crash anything: %d kills, %d NATS restarts", rep.Kills, rep.NATSRestarts)
+	}
+	return rep, nil
+}
+
+// publishRound publishes a refresh of every account, each with a unique
+// request id that is also the message's Nats-Msg-Id, so that a publish
+// retried across a NATS restart is stored once.
+func (r *crashRunner) publishRound(ctx context.Context, round int) error {
+	accts := r.e.accounts
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := g; i < len(accts); i += 4 {
+				id := r.nonce + "-" + strconv.Itoa(round) + "-" + strconv.Itoa(i)
+				if err := r.publish(ctx, accts[i], id); err != nil {
+					errs[g] = err
+					return
+				}
+				r.mu.Lock()
+				r.requests = append(r.requests, id)
+				r.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (r *crashRunner) publish(ctx context.Context, omf, id string) error {
+	body := []byte(`{"requestId":"` + id + `"}`)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := r.js.Publish(pctx, jobs.FetchSubjectPrefix+omf, body, jetstream.WithMsgID(id))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("publish request %s: %w", id, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// follow reads the answers from the stream as they come, surviving
+// server restarts, to tell when every request has been answered.
+func (r *crashRunner) follow(ctx context.Context) {
+	subjects := []string{events.SubjectPrefix + "*." + string(events.TypeFetchCompleted), events.SubjectPrefix + "*." + string(events.TypeFetchFailed)}
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		next := r.lastSeq + 1
+		r.mu.Unlock()
+		occ := jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := r.js.OrderedConsumer(cctx, events.StreamName, occ)
+		cancel()
+		if err != nil {
+			sleepCtx(ctx, 300*time.Millisecond)
+			continue
+		}
+		for ctx.Err() == nil {
+			batch, err := c.Fetch(500, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				break
+			}
+			for m := range batch.Messages() {
+				meta, err := m.Metadata()
+				if err != nil {
+					continue
+				}
+				ev, err := parseEvent(meta.Sequence.Stream, m.Headers().Get(nats.MsgIdHdr), m.Data())
+				r.mu.Lock()
+				if err == nil {
+					for _, id := range ev.RequestIDs {
+						r.answered[id]++
+					}
+				}
+				r.lastSeq = max(r.lastSeq, meta.Sequence.Stream)
+				r.mu.Unlock()
+			}
+			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+				break
+			}
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (r *crashRunner) unanswered() (requests, open int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range r.requests {
+		if r.answered[id] == 0 {
+			open++
+		}
+	}
+	return len(r.requests), open
+}
+
+// waitQuiet waits until every request is answered and the fetch consumer
+// has nothing pending or unacknowledged.
+func (r *crashRunner) waitQuiet(ctx context.Context, consumer string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		_, open := r.unanswered()
+		if open == 0 {
+			c, err := r.js.Consumer(ctx, jobs.FetchStream, consumer)
+			if err == nil {
+				info, err := c.Info(ctx)
+				if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("quiet period: %d requests still unanswered after %s; worker logs in %s", open, limit, r.e.dir)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// restartNATS shuts a server down and starts it again on the same port
+// and store: the only server, or in a cluster the events stream's leader.
+func (r *crashRunner) restartNATS(ctx context.Context) (string, error) {
+	n := r.e.nats
+	i := 0
+	down := time.Second
+	if len(n.cfgs) > 1 {
+		down = 5 * time.Second
+		st, err := r.js.Stream(ctx, events.StreamName)
+		if err != nil {
+			return "", err
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return "", err
+		}
+		if info.Cluster == nil || info.Cluster.Leader == "" {
+			return "", errors.New("events stream has no leader")
+		}
+		if i = n.index(info.Cluster.Leader); i < 0 {
+			return "", fmt.Errorf("leader %q is not one of ours", info.Cluster.Leader)
+		}
+	}
+	name := n.cfgs[i].ServerName
+	r.e.logf("stopping NATS server %s", name)
+	n.stop(i)
+	sleepCtx(ctx, down)
+	r.e.logf("starting NATS server %s again", name)
+	return name, n.start(i)
+}
+
+func (r *crashRunner) progress(start time.Time, natsRestarts *atomic.Int64) func() {
+	if r.e.cfg.Progress == nil {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			reqs, open := r.unanswered()
+			kills, restarts, exits := r.e.workers.counts()
+			fmt.Fprintf(r.e.cfg.Progress, "%5.0fs requests %d unanswered %d kills %d restarts %d exits %d nats-restarts %d workers %d/%d\n",
+				time.Since(start).Seconds(), reqs, open, kills, restarts, exits, natsRestarts.Load(), r.e.workers.running(), r.e.cfg.Workers)
+		}
+	}()
+	return func() { close(stop); <-done }
+}

@@ -1,0 +1,78 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/pprof"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+)
+
+// RunWorker is the worker wired from the same packages and environment
+// as cmd/worker (without its HTTP endpoints and metrics), so that the load
+// tool can run it as a child process of its own with a CPU profile
+// written to cpuprofile (when not empty) on a clean stop.
+func RunWorker(ctx context.Context, cpuprofile string) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	if cfg.NATSURL == "" || cfg.Sim() {
+		return fmt.Errorf("loadtest worker: NATS_URL and SKV_BASE_URL are required")
+	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	log := zerolog.New(os.Stderr).Level(cfg.Level).With().Timestamp().Logger()
+	api, err := skv.New(skv.Config{
+		BaseURL: cfg.SKVBaseURL, TokenURL: cfg.SKVTokenURL,
+		ClientID: cfg.SKVClientID, ClientSecret: cfg.SKVClientSecret,
+		Scopes: []string{cfg.SKVScope}, CorrelationHeader: cfg.CorrelationHeader,
+		Timeout: cfg.SKVTimeout, MaxAttempts: cfg.SKVMaxAttempts, MaxElapsed: cfg.SKVMaxElapsed,
+		RateLimit: cfg.SKVRateLimit,
+	})
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("skattekonto-worker"), nats.MaxReconnects(-1))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	store, err := events.NewStore(ctx, js, events.StoreConfig{NoCreate: !cfg.StreamsCreate, Replicas: cfg.StreamReplicas, MaxAge: cfg.EventsMaxAge})
+	if err != nil {
+		return err
+	}
+	w, err := jobs.New(ctx, js, api, store, jobs.Config{
+		Concurrency: cfg.Concurrency, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
+		DrainTimeout: cfg.DrainTimeout, Replicas: cfg.StreamReplicas, NoCreate: !cfg.StreamsCreate,
+		Diff: events.Options{ReminderDays: cfg.ReminderDays}, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.Run(ctx); err != nil {
+		return err
+	}
+	return nc.Drain()
+}
