@@ -20,6 +20,8 @@ const (
 	TypeReconciliationDateChanged Type = "ReconciliationDateChanged"
 	TypeFetchCompleted            Type = "FetchCompleted"
 	TypeFetchFailed               Type = "FetchFailed"
+	TypeShortfallForecast         Type = "ShortfallForecast"
+	TypeAccessProblem             Type = "AccessProblem"
 )
 
 // Header carries the fields every event's data has.
@@ -241,4 +243,54 @@ type FetchFailed struct {
 	// else a JSON string.
 	Request    any      `json:"request"`
 	RequestIDs []string `json:"requestIds,omitempty"`
+}
+
+// Shortfall levels: what the projected balance at the next reconciliation
+// date will bring.
+const (
+	LevelNone                = "none"
+	LevelBetalningsuppmaning = "betalningsuppmaning"
+	LevelBetalningskrav      = "betalningskrav"
+)
+
+// ShortfallForecast reports that the projected balance at the next
+// reconciliation date changed level.
+type ShortfallForecast struct {
+	Header
+	Level              string        `json:"level"`
+	PreviousLevel      string        `json:"previousLevel"`
+	ProjectedBalance   int64         `json:"projectedBalance"`
+	ReconciliationDate string        `json:"reconciliationDate"`
+	AmountToPay        int64         `json:"amountToPay"`
+	OcrNummer          string        `json:"ocrNummer,omitempty"`
+	BasedOn            []ForecastRow `json:"basedOn"`
+}
+
+// ForecastRow is an upcoming row counted in a forecast.
+type ForecastRow struct {
+	TransaktionID     string `json:"transaktionId"`
+	Forfallodatum     string `json:"forfallodatum,omitempty"`
+	Transaktionsdatum string `json:"transaktionsdatum"`
+	Belopp            int64  `json:"belopp"`
+}
+
+// Access problem kinds.
+const (
+	ProblemTokenRefused         = "token-refused"
+	ProblemScopeMissing         = "scope-missing"
+	ProblemCertificateExpiring  = "certificate-expiring"
+	ProblemCertificateInvalid   = "certificate-invalid"
+	ProblemAuthorisationMissing = "authorisation-missing"
+)
+
+// ServiceSubject is the subject token of deployment-wide events.
+const ServiceSubject = "service"
+
+// AccessProblem reports something that will stop or has stopped fetches.
+type AccessProblem struct {
+	Header
+	Kind      string `json:"kind"`
+	Detail    string `json:"detail"`
+	Since     string `json:"since"`
+	ExpiresAt string `json:"expiresAt,omitempty"`
 }

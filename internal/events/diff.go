@@ -14,6 +14,12 @@ type Options struct {
 	// Location is the time zone that decides what "today" is; default
 	// Europe/Stockholm.
 	Location *time.Location
+	// Uppmaning and Krav are the shortfalls (positive kronor) at which a
+	// betalningsuppmaning and a betalningskrav follow; default 2,000 and
+	// 10,000.
+	Uppmaning, Krav int64
+	// Voucher, when set, proposes the booking of a new transaction.
+	Voucher func(omfragad string, r *APIRow) *Voucher
 }
 
 var stockholm = mustLoad("Europe/Stockholm")
@@ -32,6 +38,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Location == nil {
 		o.Location = stockholm
+	}
+	if o.Uppmaning <= 0 {
+		o.Uppmaning = 2000
+	}
+	if o.Krav <= 0 {
+		o.Krav = 10000
 	}
 	return o
 }
@@ -103,6 +115,9 @@ func Diff(prev State, snap Snapshot, now time.Time, opt Options) Result {
 	}
 	if b := snap.Utbetalningssparrar; b != nil {
 		d.blocks(&prev, &next, b)
+	}
+	if snap.Saldo != nil || snap.Transaktioner != nil {
+		d.forecast(&prev, &next, &snap)
 	}
 	return Result{Events: d.events, Next: next, prev: prev, newTx: d.newTx}
 }
@@ -203,7 +218,7 @@ func (d *differ) transactions(prev, next *State, t *TransaktionerAnswer) {
 		}
 		d.newTx = append(d.newTx, fp{hash: h, day: day})
 		booked[bookingKey(r)]++
-		d.emit(TypeNewTransaction, NewID(d.acct, TypeNewTransaction, id), t.CorrelationID, NewTransaction{
+		ev := NewTransaction{
 			Header:                d.header(baseline),
 			TransaktionID:         id,
 			Transaktionsidentitet: r.Transaktionsidentitet,
@@ -212,7 +227,11 @@ func (d *differ) transactions(prev, next *State, t *TransaktionerAnswer) {
 			Transaktionstext:      r.Transaktionstext,
 			BeloppSkatteverket:    r.BeloppSkatteverket,
 			BeloppKronofogden:     r.BeloppKronofogden,
-		})
+		}
+		if d.opt.Voucher != nil {
+			ev.Voucher = d.opt.Voucher(d.acct, r)
+		}
+		d.emit(TypeNewTransaction, NewID(d.acct, TypeNewTransaction, id), t.CorrelationID, ev)
 	}
 	minDay := uint16(0)
 	if today > prunedAfterDays {
@@ -536,4 +555,63 @@ func (d *differ) blocks(prev, next *State, b *SparrarAnswer) {
 			})
 		}
 	}
+}
+
+// forecast projects the Skatteverket balance at the next reconciliation
+// date (the balance plus the upcoming rows due by then) and reports when
+// its level changes; a first level of "none" is not news.
+func (d *differ) forecast(prev, next *State, snap *Snapshot) {
+	recon := next.NastaAvstamningsdatum
+	if recon == "" || next.Seen&SeenSaldo == 0 || next.Balance.SaldoSkatteverket == nil {
+		return
+	}
+	projected := *next.Balance.SaldoSkatteverket
+	basedOn := []ForecastRow{}
+	for _, u := range next.Upcoming {
+		due := u.Row.Forfallodatum
+		if due == "" {
+			due = u.Row.Transaktionsdatum
+		}
+		if u.Row.BeloppSkatteverket == nil || due == "" || due > recon {
+			continue
+		}
+		projected += *u.Row.BeloppSkatteverket
+		basedOn = append(basedOn, ForecastRow{TransaktionID: u.ID, Forfallodatum: u.Row.Forfallodatum,
+			Transaktionsdatum: u.Row.Transaktionsdatum, Belopp: *u.Row.BeloppSkatteverket})
+	}
+	level := LevelNone
+	switch {
+	case projected <= -d.opt.Krav:
+		level = LevelBetalningskrav
+	case projected <= -d.opt.Uppmaning:
+		level = LevelBetalningsuppmaning
+	}
+	was := prev.ForecastLevel
+	if was == "" {
+		was = LevelNone
+	}
+	next.ForecastLevel = level
+	if level == was {
+		return
+	}
+	corr := ""
+	if snap.Saldo != nil {
+		corr = snap.Saldo.CorrelationID
+	} else if snap.Transaktioner != nil {
+		corr = snap.Transaktioner.CorrelationID
+	}
+	ev := ShortfallForecast{
+		Header:             d.header(prev.Seen&SeenSaldo == 0),
+		Level:              level,
+		PreviousLevel:      was,
+		ProjectedBalance:   projected,
+		ReconciliationDate: recon,
+		OcrNummer:          next.OcrNummer,
+		BasedOn:            basedOn,
+	}
+	if level != LevelNone {
+		// Paying the whole projected shortfall avoids every level.
+		ev.AmountToPay = -projected
+	}
+	d.emit(TypeShortfallForecast, NewID(d.acct, TypeShortfallForecast, level, d.gen), corr, ev)
 }

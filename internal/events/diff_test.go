@@ -76,6 +76,8 @@ func summarize(evs []Event) []summary {
 			s.Key = d.Sparridentitet
 		case PayoutBlockRemoved:
 			s.Key = d.Sparridentitet
+		case ShortfallForecast:
+			s.Key, s.Baseline = d.PreviousLevel+">"+d.Level, d.Baseline
 		}
 		out = append(out, s)
 	}
@@ -139,6 +141,7 @@ func TestDiff(t *testing.T) {
 				{TypeReconciliationDateChanged, "2026-12-05", true},
 				{TypePayoutAccountChanged, "nil>SE45 5000 0000 0583 9825 7466", true},
 				{TypePayoutBlockAdded, "11", true},
+				{TypeShortfallForecast, "none>betalningskrav", true},
 			},
 		},
 		{name: "nothing changed", prev: []Snapshot{base}, got: base, want: []summary{}},
@@ -334,5 +337,54 @@ func TestStateRoundTrip(t *testing.T) {
 		if _, err := DecodeState([]byte(bad)); err == nil {
 			t.Errorf("DecodeState(%q) accepted", bad)
 		}
+	}
+}
+
+func TestDiffShortfallForecast(t *testing.T) {
+	recon := "2026-12-05"
+	snap := func(balance int64, upcoming ...APIRow) Snapshot {
+		s := saldo(balance, 0)
+		s.NastaAvstamningsdatum = recon
+		tr := tx(nil, upcoming...)
+		tr.NastaAvstamningsdatum = recon
+		return Snapshot{Omfragad: acct, Saldo: s, Transaktioner: tr}
+	}
+	beforeRecon := upcoming("2026-11-26", "2026-11-26", "Moms september 2026", -1500)
+	afterRecon := upcoming("2026-12-12", "2026-12-12", "Debiterad preliminärskatt", -50000)
+	steps := []struct {
+		name     string
+		snap     Snapshot
+		want     string // previous>level, "" for no event
+		projects int64
+		pay      int64
+	}{
+		{"first fetch at none: no event", snap(1000, afterRecon), "", 0, 0},
+		{"an upcoming row due before the reconciliation tips it", snap(-1000, beforeRecon, afterRecon), "none>betalningsuppmaning", -2500, 2500},
+		{"same level: no event", snap(-1100, beforeRecon, afterRecon), "", 0, 0},
+		{"deeper: krav", snap(-9000, beforeRecon, afterRecon), "betalningsuppmaning>betalningskrav", -10500, 10500},
+		{"paid: none", snap(2000, beforeRecon, afterRecon), "betalningskrav>none", 500, 0},
+	}
+	var st State
+	for _, step := range steps {
+		res := Diff(st, step.snap, now, Options{})
+		var got []ShortfallForecast
+		for _, e := range res.Events {
+			if f, ok := e.Data.(ShortfallForecast); ok {
+				got = append(got, f)
+			}
+		}
+		switch {
+		case step.want == "" && len(got) != 0:
+			t.Errorf("%s: unexpected %+v", step.name, got)
+		case step.want != "" && len(got) != 1:
+			t.Errorf("%s: %d forecasts", step.name, len(got))
+		case step.want != "":
+			f := got[0]
+			if f.PreviousLevel+">"+f.Level != step.want || f.ProjectedBalance != step.projects || f.AmountToPay != step.pay ||
+				f.ReconciliationDate != recon || len(f.BasedOn) != 1 || f.OcrNummer == "" {
+				t.Errorf("%s: got %+v", step.name, f)
+			}
+		}
+		st = res.Next
 	}
 }

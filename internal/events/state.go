@@ -46,6 +46,12 @@ type State struct {
 	TxSenastUppdaterad string `json:"txUpd,omitempty"`
 	TxFetchedOn        string `json:"txOn,omitempty"`
 
+	// ForecastLevel is the shortfall level last reported.
+	ForecastLevel string `json:"level,omitempty"`
+	// Problems maps an access problem's kind to the day (YYYY-MM-DD) it
+	// was last reported, so it is reported at most once a day.
+	Problems map[string]string `json:"problems,omitempty"`
+
 	Known    Fingerprints `json:"known,omitempty"`
 	Upcoming []Upcoming   `json:"upcoming,omitempty"`
 	Payout   *string      `json:"payout,omitempty"`

@@ -50,7 +50,7 @@ func TestE2EBaselineThenNoChange(t *testing.T) {
 
 	first := e.fetch(acctA, "r1")
 	want := []string{"BalanceChanged", "FetchCompleted", "InterestChanged", "NewTransaction", "NewTransaction", "OcrNumberChanged",
-		"PayoutAccountChanged", "PayoutBlockAdded", "ReconciliationDateChanged", "UpcomingDue"}
+		"PayoutAccountChanged", "PayoutBlockAdded", "ReconciliationDateChanged", "ShortfallForecast", "UpcomingDue"}
 	if diff := cmp.Diff(want, types(first)); diff != "" {
 		t.Fatalf("baseline events (-want +got):\n%s", diff)
 	}
@@ -63,7 +63,7 @@ func TestE2EBaselineThenNoChange(t *testing.T) {
 		}
 	}
 	fc := only(first, "FetchCompleted").Data
-	if fc["changes"] != float64(9) || fc["apiCalls"] != float64(4) {
+	if fc["changes"] != float64(10) || fc["apiCalls"] != float64(4) {
 		t.Errorf("FetchCompleted changes %v apiCalls %v", fc["changes"], fc["apiCalls"])
 	}
 	if !slices.Equal(toStrings(fc["requestIds"]), []string{"r1"}) {
@@ -158,7 +158,8 @@ func TestE2EEachEventType(t *testing.T) {
 			a.NastaAvstamningsdatum = today.AddDate(0, 2, 0).Format(time.DateOnly)
 			return e.sim.PutAccount(a)
 		}, []string{"FetchCompleted", "OcrNumberChanged", "ReconciliationDateChanged"}},
-		{"balance only", func() error { return e.sim.SetBalance(acctA, 100, 0) }, []string{"BalanceChanged", "FetchCompleted"}},
+		{"balance paid: the shortfall forecast ends", func() error { return e.sim.SetBalance(acctA, 100, 0) }, []string{"BalanceChanged", "FetchCompleted", "ShortfallForecast"}},
+		{"balance only", func() error { return e.sim.SetBalance(acctA, 50, 0) }, []string{"BalanceChanged", "FetchCompleted"}},
 	}
 	for i, st := range steps {
 		if err := st.change(); err != nil {
