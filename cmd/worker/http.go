@@ -41,7 +41,8 @@ func newMetrics() (*prometheus.Registry, *metrics.Metrics) {
 type httpDeps struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	api     *skv.Client // nil: no token check
+	api     *skv.Client  // nil: no token check
+	access  health.Check // nil: no access check (token refused, scope, certificate)
 	reg     prometheus.Gatherer
 	metrics *metrics.Metrics
 	log     zerolog.Logger
@@ -74,6 +75,9 @@ func readiness(d httpDeps) *health.Checker {
 	if d.api != nil {
 		// Cheap while the client's cached token is valid.
 		checks["token"] = d.api.Token
+	}
+	if d.access != nil {
+		checks["access"] = d.access
 	}
 	return health.New(checks, d.readyCache)
 }

@@ -127,12 +127,14 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Diff:         events.Options{ReminderDays: cfg.ReminderDays},
 		Logger:       log,
 		Metrics:      m,
+		// The organisation certificate is checked at start and daily.
+		CertificateExpiry: api.CertificateExpiry,
 	})
 	if err != nil {
 		return err
 	}
 
-	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, reg: reg, metrics: m, log: log})
+	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, access: w.CheckAccess, reg: reg, metrics: m, log: log})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -140,6 +141,10 @@ type Commit struct {
 	RequestIDs []string
 	// FetchedAt records, per operation called, when its call started.
 	FetchedAt map[string]int64
+	// Extra events go out with the closing event (an AccessProblem, say),
+	// and Problems records their kinds with the day reported.
+	Extra    []Event
+	Problems map[string]string
 }
 
 // Commit stores the events and the new state atomically: all of them or
@@ -184,18 +189,61 @@ func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 	}
 	next.Generation = gen + 1
 	next.recordFetch(append([]string{c.FetchID}, c.Coalesced...), c.RequestIDs)
-	if len(c.FetchedAt) > 0 {
-		at := make(map[string]int64, len(next.FetchedAt)+len(c.FetchedAt))
-		for k, v := range next.FetchedAt {
-			at[k] = v
-		}
-		for k, v := range c.FetchedAt {
-			at[k] = v
-		}
-		next.FetchedAt = at
+	next.Problems = mergeMap(next.Problems, c.Problems)
+	next.FetchedAt = mergeMap(next.FetchedAt, c.FetchedAt)
+	final := events[newTx-inFinal:]
+	if len(c.Extra) > 0 {
+		final = append(slices.Clone(final), c.Extra...)
 	}
-	return s.publish(ctx, c.Omfragad, seq, events[newTx-inFinal:], &c.Closing, &next)
+	return s.publish(ctx, c.Omfragad, seq, final, &c.Closing, &next)
 }
+
+// mergeMap returns a new map with a's entries overwritten by b's (a
+// itself when b is empty).
+func mergeMap[V any](a, b map[string]V) map[string]V {
+	if len(b) == 0 {
+		return a
+	}
+	out := make(map[string]V, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+// ReportProblem publishes an AccessProblem at most once per kind and day
+// for key (an account, or ServiceSubject for the deployment): the day is
+// recorded in key's state in the same atomic batch as the event, so
+// replicas that see the same problem at once publish it once. It reports
+// whether this call published it.
+func (s *Store) ReportProblem(ctx context.Context, key, kind, day string, ev *Event) (bool, error) {
+	for try := 0; try < maxCommitTries; try++ {
+		st, seq, err := s.Load(ctx, key)
+		if err != nil {
+			return false, err
+		}
+		if st.Problems[kind] == day {
+			return false, nil
+		}
+		next := st
+		next.Generation++
+		next.Problems = mergeMap(st.Problems, map[string]string{kind: day})
+		_, err = s.publish(ctx, key, seq, nil, ev, &next)
+		if err == nil {
+			return true, nil
+		}
+		if !IsConflict(err) {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("report %s: %w", kind, ErrConflict)
+}
+
+// maxCommitTries bounds re-reading a state that keeps moving.
+const maxCommitTries = 5
 
 func (s *Store) publish(ctx context.Context, acct string, seq uint64, events []Event, closing *Event, st *State) (uint64, error) {
 	if s.beforeBatch != nil {

@@ -49,6 +49,7 @@ type trace struct {
 	calls     []skv.Call
 	events    int
 	round     int
+	apiErr    error
 	outcome   string
 	err       error
 }
@@ -390,6 +391,7 @@ func (w *Worker) callAPI(ctx context.Context, req Request, call, skipped []skv.O
 			if ctx.Err() != nil {
 				return snap, nil, skipped, nil
 			}
+			tr.apiErr = err
 			return snap, nil, skipped, apiFailure(op, err)
 		}
 		at[string(op)] = start

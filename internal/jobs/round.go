@@ -220,6 +220,11 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 	if w.crash("called", tr.fetchID) {
 		return crashed
 	}
+	if tr.apiErr != nil {
+		w.serviceProblem(ctx, tr.apiErr, now)
+	} else if failure == nil && !allCovered {
+		w.access.clear(events.ProblemTokenRefused, events.ProblemScopeMissing)
+	}
 	for try := 0; ; try++ {
 		c := events.Commit{Omfragad: acct, Seq: seq, Prev: st, FetchID: lead.fetchID, Coalesced: coalesced,
 			RequestIDs: requestIDs, FetchedAt: fetchedAt}
@@ -227,6 +232,7 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 		case failure != nil:
 			c.Closing = w.failedEvent(acct, req, requestIDs, tr, failure, now)
 			tr.outcome, tr.err = failure.Reason, errors.New(failure.Error)
+			c.Extra, c.Problems = w.accountProblem(&st, acct, failure, lead.fetchID, req.RequestID, lastCorrelation(tr.calls), now)
 		case allCovered:
 			res := events.Diff(st, events.Snapshot{Omfragad: acct}, now, w.cfg.Diff)
 			c.Closing = w.completedEvent(acct, req, requestIDs, skipped, tr, &snap, &res, now)

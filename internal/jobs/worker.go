@@ -62,6 +62,14 @@ type Config struct {
 	TxOverlap time.Duration
 	// Diff tunes the diff (reminder offsets).
 	Diff events.Options
+	// CertificateExpiry, when set, tells when the organisation
+	// certificate expires; it is checked at start and every
+	// CertificateCheck (default 24h), and an AccessProblem is reported
+	// when it expires within CertificateWarn (default 30 days) or is
+	// invalid.
+	CertificateExpiry func() (time.Time, error)
+	CertificateCheck  time.Duration
+	CertificateWarn   time.Duration
 	// Metrics, when set, receives fetch outcomes, API calls, events
 	// published, diff durations and commit conflicts.
 	Metrics *metrics.Metrics
@@ -98,6 +106,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SlowCadence <= 0 {
 		c.SlowCadence = 24 * time.Hour
+	}
+	if c.CertificateCheck <= 0 {
+		c.CertificateCheck = 24 * time.Hour
+	}
+	if c.CertificateWarn <= 0 {
+		c.CertificateWarn = 30 * 24 * time.Hour
 	}
 	if c.TxOverlap <= 0 {
 		c.TxOverlap = 40 * 24 * time.Hour
@@ -143,13 +157,14 @@ func (c Config) ConsumerConfig() jetstream.ConsumerConfig {
 
 // Worker consumes fetch requests and runs fetches.
 type Worker struct {
-	js    jetstream.JetStream
-	api   API
-	store *events.Store
-	cfg   Config
-	log   zerolog.Logger
-	cons  jetstream.Consumer
-	queue accountQueue
+	js     jetstream.JetStream
+	api    API
+	store  *events.Store
+	cfg    Config
+	log    zerolog.Logger
+	cons   jetstream.Consumer
+	queue  accountQueue
+	access accessProblems
 	// crashAt, set by tests, kills processing at a named step.
 	crashAt func(step, fetchID string) bool
 }
@@ -193,6 +208,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-stopped:
 		}
 	}()
+
+	go w.watchCertificate(ctx)
 
 	sem := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup

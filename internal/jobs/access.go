@@ -1,0 +1,198 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+)
+
+// accessProblems is what this process currently knows is wrong with its
+// access to the API, for readiness; kind → since and detail.
+type accessProblems struct {
+	mu     sync.Mutex
+	active map[string]activeProblem
+}
+
+type activeProblem struct {
+	since  time.Time
+	detail string
+}
+
+// set records a problem and returns when it was first seen.
+func (a *accessProblems) set(kind, detail string, now time.Time) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.active == nil {
+		a.active = map[string]activeProblem{}
+	}
+	p, ok := a.active[kind]
+	if !ok {
+		p.since = now
+	}
+	p.detail = detail
+	a.active[kind] = p
+	return p.since
+}
+
+func (a *accessProblems) clear(kinds ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, k := range kinds {
+		delete(a.active, k)
+	}
+}
+
+// Problems returns the deployment-wide access problems this worker sees
+// now, as "kind: detail" lines (empty when all is well). Readiness
+// reports them.
+func (w *Worker) Problems() []string {
+	w.access.mu.Lock()
+	defer w.access.mu.Unlock()
+	var out []string
+	for k, p := range w.access.active {
+		out = append(out, k+": "+p.detail)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckAccess is a readiness check: it fails while the token is refused,
+// the scope is missing or the certificate is invalid. An expiring
+// certificate is reported by events and metrics, not by readiness.
+func (w *Worker) CheckAccess(context.Context) error {
+	var bad []string
+	for _, p := range w.Problems() {
+		if !strings.HasPrefix(p, events.ProblemCertificateExpiring) {
+			bad = append(bad, p)
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// classify tells which deployment-wide access problem an API error shows.
+func classify(err error) (kind string, ok bool) {
+	var e *skv.Error
+	switch {
+	case errors.Is(err, skv.ErrTokenRefused):
+		return events.ProblemTokenRefused, true
+	case errors.Is(err, skv.ErrScopeMissing):
+		return events.ProblemScopeMissing, true
+	case errors.As(err, &e) && e.Status == 403 && e.Felkod == 0 && strings.Contains(strings.ToLower(e.Felmeddelande), "scope"):
+		return events.ProblemScopeMissing, true
+	case errors.Is(err, skv.ErrCertificate):
+		return events.ProblemCertificateInvalid, true
+	}
+	return "", false
+}
+
+func day(now time.Time) string { return now.In(stockholm).Format(time.DateOnly) }
+
+// serviceProblem reports a deployment-wide problem an API error shows, at
+// most once per kind and day across all replicas.
+func (w *Worker) serviceProblem(ctx context.Context, err error, now time.Time) {
+	kind, ok := classify(err)
+	if !ok {
+		return
+	}
+	w.reportService(ctx, kind, err.Error(), time.Time{}, now)
+}
+
+func (w *Worker) reportService(ctx context.Context, kind, detail string, expires, now time.Time) {
+	since := w.access.set(kind, detail, now)
+	data := events.AccessProblem{Kind: kind, Detail: detail, Since: since.UTC().Format(time.RFC3339)}
+	if !expires.IsZero() {
+		data.ExpiresAt = expires.UTC().Format(time.RFC3339)
+	}
+	d := day(now)
+	ev := events.Event{
+		ID:      events.NewID(events.ServiceSubject, events.TypeAccessProblem, kind, d),
+		Type:    events.TypeAccessProblem,
+		Subject: events.ServiceSubject,
+		Time:    now,
+		FetchID: "service-" + d,
+		Data:    data,
+	}
+	published, err := w.store.ReportProblem(ctx, events.ServiceSubject, kind, d, &ev)
+	if err != nil {
+		w.log.Error().Err(err).Str("kind", kind).Msg("could not report access problem")
+		return
+	}
+	if published {
+		w.log.Warn().Str("kind", kind).Str("detail", detail).Msg("access problem")
+		w.cfg.Metrics.EventsPublished(string(events.TypeAccessProblem), 1)
+	}
+}
+
+// accountProblem returns the AccessProblem to publish with a failed fetch
+// when the account answered before and now answers felkod 6 (the agent's
+// authorisation is gone), at most once a day.
+func (w *Worker) accountProblem(st *events.State, acct string, f *events.FetchFailed, fetchID, requestID, correlationID string, now time.Time) ([]events.Event, map[string]string) {
+	const kind = events.ProblemAuthorisationMissing
+	d := day(now)
+	if f.Felkod != 6 || st.Seen == 0 || st.Problems[kind] == d {
+		return nil, nil
+	}
+	ev := events.Event{
+		ID:            events.NewID(acct, events.TypeAccessProblem, kind, d),
+		Type:          events.TypeAccessProblem,
+		Subject:       acct,
+		Time:          now,
+		FetchID:       fetchID,
+		RequestID:     requestID,
+		CorrelationID: correlationID,
+		Data: events.AccessProblem{
+			Header: events.Header{Omfragad: acct},
+			Kind:   kind,
+			Detail: "felkod 6 (Auktorisation saknas): the agent authorisation for this account is missing, though the account answered before",
+			Since:  now.UTC().Format(time.RFC3339),
+		},
+	}
+	return []events.Event{ev}, map[string]string{kind: d}
+}
+
+// watchCertificate checks the organisation certificate at start and
+// every CertificateCheck until ctx ends.
+func (w *Worker) watchCertificate(ctx context.Context) {
+	if w.cfg.CertificateExpiry == nil {
+		return
+	}
+	t := time.NewTicker(w.cfg.CertificateCheck)
+	defer t.Stop()
+	for {
+		w.checkCertificate(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Worker) checkCertificate(ctx context.Context) {
+	now := w.cfg.Now()
+	exp, err := w.cfg.CertificateExpiry()
+	switch {
+	case errors.Is(err, skv.ErrNoCertificate):
+		return // no certificate configured (the simulator, or plain tests)
+	case err != nil:
+		w.reportService(ctx, events.ProblemCertificateInvalid, "the organisation certificate cannot be used: "+err.Error(), time.Time{}, now)
+	case !exp.After(now):
+		w.reportService(ctx, events.ProblemCertificateInvalid, fmt.Sprintf("the organisation certificate expired on %s", exp.UTC().Format(time.DateOnly)), exp, now)
+	case exp.Sub(now) <= w.cfg.CertificateWarn:
+		w.access.clear(events.ProblemCertificateInvalid)
+		w.reportService(ctx, events.ProblemCertificateExpiring,
+			fmt.Sprintf("the organisation certificate expires on %s, in %d days", exp.UTC().Format(time.DateOnly), int(exp.Sub(now).Hours()/24)), exp, now)
+	default:
+		w.access.clear(events.ProblemCertificateInvalid, events.ProblemCertificateExpiring)
+	}
+}
