@@ -22,8 +22,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/booking"
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 	"github.com/skattekonto-events/skattekonto-events/internal/ratelimit"
@@ -117,6 +119,10 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	voucher, err := newVoucher(cfg)
+	if err != nil {
+		return err
+	}
 	w, err := jobs.New(ctx, js, api, store, jobs.Config{
 		Concurrency:  cfg.Concurrency,
 		AckWait:      cfg.AckWait,
@@ -124,9 +130,15 @@ func run(ctx context.Context, stdout io.Writer) error {
 		DrainTimeout: cfg.DrainTimeout,
 		Replicas:     cfg.StreamReplicas,
 		NoCreate:     !cfg.StreamsCreate,
-		Diff:         events.Options{ReminderDays: cfg.ReminderDays},
-		Logger:       log,
-		Metrics:      m,
+		Diff: events.Options{
+			ReminderDays: cfg.ReminderDays,
+			Uppmaning:    cfg.ShortfallUppmaning,
+			Krav:         cfg.ShortfallKrav,
+			Voucher:      voucher,
+		},
+		CertificateWarn: cfg.CertificateWarn,
+		Logger:          log,
+		Metrics:         m,
 		// The organisation certificate is checked at start and daily.
 		CertificateExpiry: api.CertificateExpiry,
 	})
@@ -240,4 +252,34 @@ func newAPI(ctx context.Context, cfg *config.Config, obs skv.Observer, limiter s
 		return nil, nil, fmt.Errorf("skattekonto client: %w", err)
 	}
 	return c, stop, nil
+}
+
+// newVoucher returns the booking proposer: the default rule table, or the
+// file BOOKING_RULES_FILE, with the disputed accounts from configuration.
+func newVoucher(cfg *config.Config) (func(string, *events.APIRow) *events.Voucher, error) {
+	table := booking.Default()
+	if cfg.BookingRulesFile != "" {
+		t, err := booking.LoadFile(cfg.BookingRulesFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: BOOKING_RULES_FILE: %w", err)
+		}
+		table = t
+	}
+	settings := booking.Settings{
+		PrelSkatt:      cfg.BookingPrelSkatt,
+		Arbetsgivaravg: cfg.BookingArbetsgivavg,
+		SlutligSkatt:   cfg.BookingSlutligSkatt,
+		MomsRefund:     cfg.BookingMomsRefund,
+	}
+	if err := settings.Validate(); err != nil {
+		return nil, fmt.Errorf("config: BOOKING_*: %w", err)
+	}
+	return func(omfragad string, r *events.APIRow) *events.Voucher {
+		owner := booking.Company
+		if n, err := idnr.Parse(omfragad); err == nil {
+			owner = booking.OwnerOf(n)
+		}
+		v := table.Propose(r.Transaktionstext, r.BeloppSkatteverket, r.BeloppKronofogden, owner, settings)
+		return &v
+	}, nil
 }

@@ -74,6 +74,21 @@ type Config struct {
 	EventsMaxAge    time.Duration `envconfig:"EVENTS_MAX_AGE" default:"0"`
 	ReminderDaysRaw string        `envconfig:"REMINDER_DAYS" default:"7,1"`
 
+	// Shortfall forecast thresholds (kronor of shortfall).
+	ShortfallUppmaning int64 `envconfig:"SHORTFALL_UPPMANING" default:"2000"`
+	ShortfallKrav      int64 `envconfig:"SHORTFALL_KRAV" default:"10000"`
+	// CertificateWarn is how long before expiry the organisation
+	// certificate is reported as expiring.
+	CertificateWarn time.Duration `envconfig:"CERTIFICATE_WARN" default:"720h"`
+
+	// Booking proposals: a rule file replacing the default table, and the
+	// disputed accounts.
+	BookingRulesFile    string `envconfig:"BOOKING_RULES_FILE"`
+	BookingPrelSkatt    string `envconfig:"BOOKING_PRELSKATT" default:"2518"`
+	BookingArbetsgivavg string `envconfig:"BOOKING_ARBETSGIVARAVGIFT" default:"2731"`
+	BookingSlutligSkatt string `envconfig:"BOOKING_SLUTLIG_SKATT" default:"2512"`
+	BookingMomsRefund   string `envconfig:"BOOKING_MOMS_REFUND" default:"2650"`
+
 	// Derived.
 	ReminderDays []int         `ignored:"true"`
 	Level        zerolog.Level `ignored:"true"`
@@ -188,6 +203,12 @@ func (c *Config) validate() error {
 			continue
 		}
 		c.ReminderDays = append(c.ReminderDays, n)
+	}
+	if c.ShortfallUppmaning <= 0 || c.ShortfallKrav < c.ShortfallUppmaning {
+		bad("SHORTFALL_KRAV", "want 0 < SHORTFALL_UPPMANING (%d) ≤ SHORTFALL_KRAV (%d)", c.ShortfallUppmaning, c.ShortfallKrav)
+	}
+	if c.CertificateWarn <= 0 {
+		bad("CERTIFICATE_WARN", "must be positive")
 	}
 	if c.ReminderDays == nil {
 		c.ReminderDays = []int{}
