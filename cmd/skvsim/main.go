@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rateLimit := fs.Float64("rate-limit", rateDef, "API calls per second (0: unlimited)")
 	clientID := fs.String("client-id", envOr("SKVSIM_CLIENT_ID", sim.DefaultClientID), "client id required")
 	clientSecret := fs.String("client-secret", envOr("SKVSIM_CLIENT_SECRET", sim.DefaultClientSecret), "client secret required")
+	clientValid := fs.Duration("client-cert-valid-for", 0, "validity of the generated client certificate, e.g. 240h to try a certificate near expiry (0: one year; any other value regenerates the certificates)")
 	logLevel := fs.String("log-level", envOr("SKVSIM_LOG_LEVEL", "info"), "zerolog level (debug logs every call)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -113,7 +114,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	scheme := "http"
 	var paths map[string]string
 	if *useTLS {
-		certs, p, err := ensureCerts(*certsDir, host)
+		certs, p, err := ensureCerts(*certsDir, host, *clientValid)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("certificates in %s: %w", *certsDir, err)
@@ -180,8 +181,8 @@ func isLoopback(host string) bool {
 
 // ensureCerts loads the certificates in dir, or generates and writes new
 // ones when they are missing or the server certificate expires within a day.
-func ensureCerts(dir, host string) (sim.Certs, map[string]string, error) {
-	if c, err := sim.LoadCerts(dir); err == nil {
+func ensureCerts(dir, host string, clientValidFor time.Duration) (sim.Certs, map[string]string, error) {
+	if c, err := sim.LoadCerts(dir); err == nil && clientValidFor == 0 {
 		if exp, err := c.ServerNotAfter(); err == nil && time.Until(exp) > 24*time.Hour {
 			paths := map[string]string{}
 			for _, f := range []string{sim.FileCA, sim.FileServer, sim.FileServerKey, sim.FileClient, sim.FileClientKey} {
@@ -198,7 +199,7 @@ func ensureCerts(dir, host string) (sim.Certs, map[string]string, error) {
 	if host != "" {
 		hosts = append(hosts, host)
 	}
-	c, err := sim.GenerateCerts(hosts, "", 0)
+	c, err := sim.GenerateCertsExpiring(hosts, "", 0, clientValidFor)
 	if err != nil {
 		return sim.Certs{}, nil, err
 	}

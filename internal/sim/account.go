@@ -90,6 +90,7 @@ const (
 	KindAddBlock         = "add-block"
 	KindRemoveBlock      = "remove-block"
 	KindCloseAccount     = "close-account"
+	KindSetGrant         = "set-grant"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -524,5 +525,14 @@ func (s *Sim) CloseAccount(omfragad string) error {
 	return s.mutate(omfragad, KindCloseAccount, func(a *Account) (any, error) {
 		a.Closed = true
 		return nil, nil
+	})
+}
+
+// SetGrant grants (true) or revokes (false) the agent's authorisation for
+// the account: without it the API answers felkod 6.
+func (s *Sim) SetGrant(omfragad string, granted bool) error {
+	return s.mutate(omfragad, KindSetGrant, func(a *Account) (any, error) {
+		a.Unauthorized = !granted
+		return map[string]bool{"granted": granted}, nil
 	})
 }

@@ -131,6 +131,14 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+acc+"/close", func(w http.ResponseWriter, r *http.Request) {
 		s.accountAnswer(w, r.PathValue("omfragad"), s.CloseAccount(r.PathValue("omfragad")))
 	})
+	mux.HandleFunc("POST "+acc+"/grant/revoke", func(w http.ResponseWriter, r *http.Request) {
+		omf := r.PathValue("omfragad")
+		s.accountAnswer(w, omf, s.SetGrant(omf, false))
+	})
+	mux.HandleFunc("POST "+acc+"/grant/restore", func(w http.ResponseWriter, r *http.Request) {
+		omf := r.PathValue("omfragad")
+		s.accountAnswer(w, omf, s.SetGrant(omf, true))
+	})
 	mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Faults())
 	})

@@ -38,6 +38,13 @@ const (
 // whose Subject carries clientOrg (default 165781006662) as serialNumber,
 // like a Swedish organisation certificate. validFor defaults to a year.
 func GenerateCerts(hosts []string, clientOrg string, validFor time.Duration) (Certs, error) {
+	return GenerateCertsExpiring(hosts, clientOrg, validFor, 0)
+}
+
+// GenerateCertsExpiring is GenerateCerts with the client (organisation)
+// certificate valid for clientValidFor instead (0: as long as the rest),
+// to try how a deployment reports a certificate near expiry.
+func GenerateCertsExpiring(hosts []string, clientOrg string, validFor, clientValidFor time.Duration) (Certs, error) {
 	if validFor <= 0 {
 		validFor = 365 * 24 * time.Hour
 	}
@@ -70,7 +77,11 @@ func GenerateCerts(hosts []string, clientOrg string, validFor time.Duration) (Ce
 		return Certs{}, err
 	}
 
-	leaf := func(tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
+	clientNotAfter := notAfter
+	if clientValidFor > 0 {
+		clientNotAfter = notBefore.Add(clientValidFor + time.Hour)
+	}
+	leaf := func(tmpl *x509.Certificate, notAfter time.Time) (certPEM, keyPEM []byte, err error) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, nil, err
@@ -110,7 +121,7 @@ func GenerateCerts(hosts []string, clientOrg string, validFor time.Duration) (Ce
 	}
 	var c Certs
 	c.CACertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	if c.ServerCertPEM, c.ServerKeyPEM, err = leaf(srv); err != nil {
+	if c.ServerCertPEM, c.ServerKeyPEM, err = leaf(srv, notAfter); err != nil {
 		return Certs{}, fmt.Errorf("create server certificate: %w", err)
 	}
 	cli := &x509.Certificate{
@@ -122,7 +133,7 @@ func GenerateCerts(hosts []string, clientOrg string, validFor time.Duration) (Ce
 		},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	if c.ClientCertPEM, c.ClientKeyPEM, err = leaf(cli); err != nil {
+	if c.ClientCertPEM, c.ClientKeyPEM, err = leaf(cli, clientNotAfter); err != nil {
 		return Certs{}, fmt.Errorf("create client certificate: %w", err)
 	}
 	return c, nil

@@ -54,6 +54,8 @@
 //	POST   /admin/accounts/{omfragad}/blocks            body: Block (sparridentitet 0 or absent: assigned)
 //	DELETE /admin/accounts/{omfragad}/blocks/{id}       remove the block with that sparridentitet
 //	POST   /admin/accounts/{omfragad}/close             the account answers felkod 5 from now on
+//	POST   /admin/accounts/{omfragad}/grant/revoke      the agent authorisation is revoked: felkod 6 from now on
+//	POST   /admin/accounts/{omfragad}/grant/restore     the agent authorisation is granted again
 //	GET    /admin/faults                                active faults
 //	POST   /admin/faults                                inject; body: Fault, e.g. {"kind":"http503","operation":"saldo","count":2}
 //	DELETE /admin/faults                                clear all faults
