@@ -36,7 +36,9 @@ type Event struct {
 	FetchID       string
 	RequestID     string
 	CorrelationID string
-	Data          any
+	// Auth is the credential that served the fetch: "organisation" or "user".
+	Auth string
+	Data any
 }
 
 // NATSSubject is the subject the event is published on.
@@ -59,6 +61,7 @@ type cloudEvent struct {
 	FetchID         string `json:"fetchid"`
 	RequestID       string `json:"requestid,omitempty"`
 	CorrelationID   string `json:"correlationid,omitempty"`
+	Auth            string `json:"auth,omitempty"`
 	PartitionKey    string `json:"partitionkey"`
 	Data            any    `json:"data"`
 }
@@ -80,6 +83,7 @@ func (e *Event) Marshal() ([]byte, error) {
 		FetchID:         e.FetchID,
 		RequestID:       e.RequestID,
 		CorrelationID:   e.CorrelationID,
+		Auth:            e.Auth,
 		PartitionKey:    e.Subject,
 		Data:            e.Data,
 	})

@@ -34,5 +34,8 @@ func requestJSON(r Request) map[string]any {
 	if r.RequestID != "" {
 		m["requestId"] = r.RequestID
 	}
+	if r.Auth == AuthUser {
+		m["auth"], m["session"] = r.Auth, r.Session
+	}
 	return m
 }

@@ -293,12 +293,40 @@ type rawEvent struct {
 
 func (e *env) allRaw() []rawEvent {
 	e.t.Helper()
+	var out []rawEvent
+	for _, b := range e.rawMessages() {
+		var r rawEvent
+		_ = json.Unmarshal(b, &r)
+		out = append(out, r)
+	}
+	return out
+}
+
+type authEvent struct {
+	ID        string `json:"id"`
+	RequestID string `json:"requestid"`
+	Auth      string `json:"auth"`
+}
+
+func (e *env) allRawAuth() []authEvent {
+	e.t.Helper()
+	var out []authEvent
+	for _, r := range e.rawMessages() {
+		var a authEvent
+		_ = json.Unmarshal(r, &a)
+		out = append(out, a)
+	}
+	return out
+}
+
+func (e *env) rawMessages() [][]byte {
+	e.t.Helper()
 	ctx := context.Background()
 	c, err := e.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ">"}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []rawEvent
+	var out [][]byte
 	for {
 		batch, err := c.FetchNoWait(1000)
 		if err != nil {
@@ -307,9 +335,7 @@ func (e *env) allRaw() []rawEvent {
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			var r rawEvent
-			_ = json.Unmarshal(m.Data(), &r)
-			out = append(out, r)
+			out = append(out, m.Data())
 		}
 		if n == 0 {
 			return out

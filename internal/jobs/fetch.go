@@ -144,7 +144,9 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	stopBeat := w.heartbeat(msg)
 	defer stopBeat()
 	m := &member{msg: msg, meta: meta, req: req, fetchID: tr.fetchID, turn: make(chan turn, 1)}
-	round, lead := w.queue.join(req.Account.String(), m)
+	// Requests are coalesced only with requests served by the same credential.
+	key := req.Account.String() + "\x00" + req.Auth + "\x00" + req.Session
+	round, lead := w.queue.join(key, m)
 	if !lead {
 		t := <-m.turn
 		if !t.lead {
@@ -161,7 +163,7 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 			tr.outcome, tr.err = "panic", fmt.Errorf("panic: %v", r)
 			v = retry
 		}
-		w.queue.finish(req.Account.String(), round, v)
+		w.queue.finish(key, round, v)
 	}()
 	return w.runRound(ctx, round, tr, now)
 }
@@ -254,6 +256,7 @@ func (w *Worker) failedEvent(acct string, req Request, requestIDs []string, tr *
 		FetchID:       tr.fetchID,
 		RequestID:     req.RequestID,
 		CorrelationID: lastCorrelation(tr.calls),
+		Auth:          req.Auth,
 		Data:          *f,
 	}
 }
@@ -297,6 +300,7 @@ func (w *Worker) completedEvent(acct string, req Request, requestIDs []string, s
 		FetchID:       tr.fetchID,
 		RequestID:     req.RequestID,
 		CorrelationID: lastCorrelation(tr.calls),
+		Auth:          req.Auth,
 		Data:          data,
 	}
 }
@@ -342,7 +346,7 @@ func lastCorrelation(cs []skv.Call) string {
 // shows the same senastUppdaterad as the stored transactions: the data is
 // only as fresh as that timestamp, so nothing can have changed. It returns
 // when each operation's answer was asked for, and the operations skipped.
-func (w *Worker) callAPI(ctx context.Context, req Request, call, skipped []skv.Operation, st *events.State, tr *trace) (events.Snapshot, map[string]int64, []skv.Operation, *events.FetchFailed) {
+func (w *Worker) callAPI(ctx context.Context, api API, req Request, call, skipped []skv.Operation, st *events.State, tr *trace) (events.Snapshot, map[string]int64, []skv.Operation, *events.FetchFailed) {
 	snap := events.Snapshot{Omfragad: req.Account.String()}
 	at := make(map[string]int64, len(call))
 	skipped = slices.Clone(skipped)
@@ -358,7 +362,7 @@ func (w *Worker) callAPI(ctx context.Context, req Request, call, skipped []skv.O
 		switch op {
 		case skv.OpSaldo:
 			var a skv.Saldo
-			a, t, err = w.api.Saldo(ctx, req.Account)
+			a, t, err = api.Saldo(ctx, req.Account)
 			if err == nil {
 				snap.Saldo = saldoAnswer(a, t)
 			}
@@ -369,19 +373,19 @@ func (w *Worker) callAPI(ctx context.Context, req Request, call, skipped []skv.O
 				continue
 			}
 			var a skv.Transaktioner
-			a, t, err = w.api.Transaktioner(ctx, req.Account, w.datumFrom(st, req))
+			a, t, err = api.Transaktioner(ctx, req.Account, w.datumFrom(st, req))
 			if err == nil {
 				snap.Transaktioner = transaktionerAnswer(a, t)
 			}
 		case skv.OpUtbetalningskonto:
 			var a skv.Utbetalningskonto
-			a, t, err = w.api.Utbetalningskonto(ctx, req.Account)
+			a, t, err = api.Utbetalningskonto(ctx, req.Account)
 			if err == nil {
 				snap.Utbetalningskonto = kontoAnswer(a, t)
 			}
 		case skv.OpUtbetalningssparrar:
 			var a skv.Utbetalningssparrar
-			a, t, err = w.api.Utbetalningssparrar(ctx, req.Account)
+			a, t, err = api.Utbetalningssparrar(ctx, req.Account)
 			if err == nil {
 				snap.Utbetalningssparrar = sparrarAnswer(a, t)
 			}

@@ -31,7 +31,18 @@ type Request struct {
 	DatumFrom   string
 	RequestID   string
 	Force       bool
+	// Auth is the credential that serves the request: AuthOrganisation
+	// (client credentials with the organisation certificate) or AuthUser
+	// (a person's login session, named by Session).
+	Auth    string
+	Session string
 }
+
+// Credentials a request can name.
+const (
+	AuthOrganisation = "organisation"
+	AuthUser         = "user"
+)
 
 // wireRequest is the JSON form of a fetch request.
 type wireRequest struct {
@@ -40,6 +51,8 @@ type wireRequest struct {
 	DatumFrom  *string   `json:"datumFrom"`
 	RequestID  *string   `json:"requestId"`
 	Force      *bool     `json:"force"`
+	Auth       *string   `json:"auth"`
+	Session    *string   `json:"session"`
 }
 
 // RequestError says why a fetch request is invalid. RequestID is set when
@@ -148,6 +161,27 @@ func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
 	}
 	if w.Force != nil {
 		req.Force = *w.Force
+	}
+	req.Auth = AuthOrganisation
+	if w.Auth != nil {
+		switch *w.Auth {
+		case AuthOrganisation, AuthUser:
+			req.Auth = *w.Auth
+		default:
+			return fail("auth: %q is not %q or %q", truncate(*w.Auth, 20), AuthOrganisation, AuthUser)
+		}
+	}
+	if w.Session != nil {
+		if err := validRequestID(*w.Session); err != nil {
+			return fail("session: %v", err)
+		}
+		req.Session = *w.Session
+	}
+	switch {
+	case req.Auth == AuthUser && req.Session == "":
+		return fail(`session: required with "auth": "user"`)
+	case req.Auth == AuthOrganisation && req.Session != "":
+		return fail(`session: only with "auth": "user"`)
 	}
 	return req, nil
 }

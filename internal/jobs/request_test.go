@@ -24,13 +24,18 @@ func TestParseRequest(t *testing.T) {
 		wantErr string // substring of the reason
 		reqID   string // request id the error still carries
 	}{
-		{name: "empty body asks for everything", tok: "165566778899", want: Request{Account: org, Operations: skv.Operations}},
-		{name: "whitespace body", tok: "165566778899", body: " \n", want: Request{Account: org, Operations: skv.Operations}},
+		{name: "empty body asks for everything", tok: "165566778899", want: Request{Account: org, Operations: skv.Operations, Auth: AuthOrganisation}},
+		{name: "whitespace body", tok: "165566778899", body: " \n", want: Request{Account: org, Operations: skv.Operations, Auth: AuthOrganisation}},
 		{name: "full request, operations put in calling order", tok: "165566778899",
 			body: `{"omfragad":"556677-8899","operations":["utbetalningssparrar","saldo"],"datumFrom":"2025-01-01","requestId":"erp-7f3a","force":true}`,
-			want: Request{Account: org, Operations: []skv.Operation{skv.OpSaldo, skv.OpUtbetalningssparrar}, ExplicitOps: true, DatumFrom: "2025-01-01", RequestID: "erp-7f3a", Force: true}},
-		{name: "10-digit subject token is canonicalised", tok: "5566778899", body: `{}`, want: Request{Account: org, Operations: skv.Operations}},
-		{name: "nulls are absent", tok: "165566778899", body: `{"operations":null,"requestId":null}`, want: Request{Account: org, Operations: skv.Operations}},
+			want: Request{Account: org, Operations: []skv.Operation{skv.OpSaldo, skv.OpUtbetalningssparrar}, ExplicitOps: true, DatumFrom: "2025-01-01", RequestID: "erp-7f3a", Force: true, Auth: AuthOrganisation}},
+		{name: "10-digit subject token is canonicalised", tok: "5566778899", body: `{}`, want: Request{Account: org, Operations: skv.Operations, Auth: AuthOrganisation}},
+		{name: "nulls are absent", tok: "165566778899", body: `{"operations":null,"requestId":null}`, want: Request{Account: org, Operations: skv.Operations, Auth: AuthOrganisation}},
+		{name: "a user's login session", tok: "165566778899", body: `{"auth":"user","session":"s-1"}`,
+			want: Request{Account: org, Operations: skv.Operations, Auth: AuthUser, Session: "s-1"}},
+		{name: "user without session", tok: "165566778899", body: `{"auth":"user"}`, wantErr: "session: required"},
+		{name: "session without user", tok: "165566778899", body: `{"session":"s-1"}`, wantErr: "only with"},
+		{name: "unknown auth", tok: "165566778899", body: `{"auth":"bankid"}`, wantErr: "auth:"},
 		{name: "not JSON", tok: "165566778899", body: `hello`, wantErr: "not a valid JSON request"},
 		{name: "truncated JSON keeps nothing", tok: "165566778899", body: `{"requestId":"a"`, wantErr: "not a valid JSON request"},
 		{name: "array", tok: "165566778899", body: `[1]`, wantErr: "want a JSON object"},

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -208,10 +209,12 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 		// answered it: answer without calling the API.
 		skipped = req.Operations
 		tr.outcome = "served-by-state"
+	} else if api, err := w.apiFor(req); err != nil {
+		failure = &events.FetchFailed{Reason: events.ReasonRejected, Error: err.Error()}
 	} else {
 		var call []skv.Operation
 		call, skipped = w.planOps(&st, req, now)
-		snap, fetchedAt, skipped, failure = w.callAPI(ctx, req, call, skipped, &st, tr)
+		snap, fetchedAt, skipped, failure = w.callAPI(ctx, api, req, call, skipped, &st, tr)
 		if ctx.Err() != nil {
 			tr.outcome, tr.err = "handed-back", ctx.Err()
 			return retry
@@ -233,6 +236,9 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 			c.Closing = w.failedEvent(acct, req, requestIDs, tr, failure, now)
 			tr.outcome, tr.err = failure.Reason, errors.New(failure.Error)
 			c.Extra, c.Problems = w.accountProblem(&st, acct, failure, lead.fetchID, req.RequestID, lastCorrelation(tr.calls), now)
+			for i := range c.Extra {
+				c.Extra[i].Auth = req.Auth
+			}
 		case allCovered:
 			res := events.Diff(st, events.Snapshot{Omfragad: acct}, now, w.cfg.Diff)
 			c.Closing = w.completedEvent(acct, req, requestIDs, skipped, tr, &snap, &res, now)
@@ -241,7 +247,7 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 			res := events.Diff(st, snap, now, w.cfg.Diff)
 			w.cfg.Metrics.DiffDuration(time.Since(diffStart))
 			for i := range res.Events {
-				res.Events[i].FetchID, res.Events[i].RequestID = lead.fetchID, req.RequestID
+				res.Events[i].FetchID, res.Events[i].RequestID, res.Events[i].Auth = lead.fetchID, req.RequestID, req.Auth
 			}
 			c.Result = &res
 			c.Closing = w.completedEvent(acct, req, requestIDs, skipped, tr, &snap, &res, now)
@@ -292,4 +298,19 @@ func (w *Worker) countPublished(c *events.Commit) {
 		}
 	}
 	w.cfg.Metrics.EventsPublished(string(c.Closing.Type), 1)
+}
+
+// apiFor returns the API that serves the request's credential.
+func (w *Worker) apiFor(req Request) (API, error) {
+	if req.Auth != AuthUser {
+		return w.api, nil
+	}
+	if w.cfg.Sessions == nil {
+		return nil, errors.New(`"auth": "user" needs the login (LOGIN_ENABLED), which is off`)
+	}
+	api, err := w.cfg.Sessions.SessionAPI(req.Session)
+	if err != nil {
+		return nil, fmt.Errorf("login session: %w", err)
+	}
+	return api, nil
 }

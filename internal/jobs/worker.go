@@ -30,6 +30,13 @@ type API interface {
 	Utbetalningssparrar(ctx context.Context, id idnr.Number) (skv.Utbetalningssparrar, skv.Trace, error)
 }
 
+// Sessions gives the API of a user's login session.
+type Sessions interface {
+	// SessionAPI returns an API that calls with the session's user token,
+	// or an error when the session is unknown or has ended.
+	SessionAPI(session string) (API, error)
+}
+
 // Config configures a Worker. The zero value means the defaults.
 type Config struct {
 	// Concurrency is how many accounts are fetched at once; default 16.
@@ -70,6 +77,8 @@ type Config struct {
 	CertificateExpiry func() (time.Time, error)
 	CertificateCheck  time.Duration
 	CertificateWarn   time.Duration
+	// Sessions serves requests with "auth": "user"; without it they fail.
+	Sessions Sessions
 	// Metrics, when set, receives fetch outcomes, API calls, events
 	// published, diff durations and commit conflicts.
 	Metrics *metrics.Metrics
