@@ -335,7 +335,7 @@ func (s *Sim) answer(op, omf string, q url.Values) (int, []byte) {
 	case OpUtbetalningssparrar:
 		sp := make([]wireSparr, 0, len(a.Sparrar))
 		for _, b := range a.Sparrar {
-			sp = append(sp, wireSparr{Sparridentitet: b.Sparridentitet, DatumFrom: b.DatumFrom, DatumTom: b.DatumTom, Sparrbelopp: b.Sparrbelopp, Totalsparr: b.Totalsparr})
+			sp = append(sp, wireSparr(b))
 		}
 		v = wireSparrar{Sparrar: sp, wireCommon: common(a)}
 	}
