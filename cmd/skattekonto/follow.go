@@ -52,9 +52,18 @@ func (e *cloudEvent) line() string {
 	if v, ok := data["baseline"].(bool); ok && !v {
 		delete(data, "baseline")
 	}
-	for _, k := range []string{"calls", "request"} {
+	for _, k := range []string{"calls", "basedOn"} {
 		if v, ok := data[k].([]any); ok {
 			data[k] = fmt.Sprintf("[%d]", len(v))
+		}
+	}
+	delete(data, "request")
+	if e.Type == "skattekonto.PayoutAccountChanged" {
+		// A bank account number is not for terminals and screen shares.
+		for _, k := range []string{"previous", "current"} {
+			if v, ok := data[k].(string); ok {
+				data[k] = maskAccount(v)
+			}
 		}
 	}
 	keys := make([]string, 0, len(data))
@@ -131,4 +140,13 @@ func followCmd(ctx context.Context, args []string, out io.Writer, getenv func(st
 	defer cc.Stop()
 	<-ctx.Done()
 	return nil
+}
+
+// maskAccount shows only the last four characters of an account number.
+func maskAccount(s string) string {
+	r := []rune(s)
+	if len(r) <= 4 {
+		return "****"
+	}
+	return "****" + string(r[len(r)-4:])
 }
