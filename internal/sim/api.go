@@ -116,6 +116,12 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, op string) int {
 		return http.StatusTooManyRequests
 	}
 
+	if s.personDenied(r, omf) {
+		st, b := felkodBody(6) // the person may not see this account
+		writeBody(w, st, b)
+		return st
+	}
+
 	f := s.takeFault(omf, op)
 	if f != nil {
 		if f.Latency > 0 && s.sleep(ctx, f.Latency) != nil {

@@ -19,7 +19,16 @@
 //	GET  /beskattning/skattekonto/v2/skattekonton/{omfragad}/utbetalningskonto
 //	GET  /beskattning/skattekonto/v2/skattekonton/{omfragad}/utbetalningssparrar
 //	POST /oauth2/v1/sysorg/token            grant_type=client_credentials[&scope=ska]
+//	GET  /oauth2/v1/per/authorize           the person flow's login page (authorization code, PKCE S256 required)
+//	POST /oauth2/v1/per/authorize           the login form: redirects back with code and state
+//	POST /oauth2/v1/per/token               grant_type=authorization_code or refresh_token
 //	     /admin/...                         the admin API below
+//
+// The person flow (acg.go) has no BankID: its login page picks one of
+// Config.Persons and the accounts that person may see. A person's access
+// token answers felkod 6 for any other account. Refresh tokens are rotated
+// on use, live Config.UserRefreshTTL (65 minutes) and allow
+// Config.UserMaxRefreshes (10) refreshes per login.
 //
 // Mutual TLS is a property of the listener: serve Handler with
 // Certs.ServerTLSConfig (see GenerateCerts) to require client certificates.

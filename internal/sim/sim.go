@@ -73,6 +73,20 @@ type Config struct {
 	RequireMTLS bool
 	// Logger receives one debug line per request. Optional.
 	Logger *zerolog.Logger
+
+	// The authorization code flow for persons (acg.go).
+	// Persons are the test persons of the login page, default
+	// DefaultPersons(). RedirectURIs are the client's registered
+	// redirect URIs; without any, http(s) URLs on loopback hosts.
+	Persons      []Person
+	RedirectURIs []string
+	// UserTokenTTL is the life of a person's access token (default 1h),
+	// UserRefreshTTL that of a refresh token (default 65m) and
+	// UserMaxRefreshes the number of refreshes one login allows (default
+	// 10; negative: none).
+	UserTokenTTL     time.Duration
+	UserRefreshTTL   time.Duration
+	UserMaxRefreshes int
 }
 
 // Sim is an in-memory simulator of Skattekonto via API v2 and its OAuth2
@@ -100,6 +114,7 @@ type Sim struct {
 	bucket   bucket
 	timers   []func() bool
 	closed   bool
+	acg      *acgState
 }
 
 type tokenInfo struct {
@@ -123,6 +138,21 @@ func New(cfg Config) *Sim {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if len(cfg.Persons) == 0 {
+		cfg.Persons = DefaultPersons()
+	}
+	if cfg.UserTokenTTL <= 0 {
+		cfg.UserTokenTTL = DefaultUserTokenTTL
+	}
+	if cfg.UserRefreshTTL <= 0 {
+		cfg.UserRefreshTTL = DefaultUserRefreshTTL
+	}
+	switch {
+	case cfg.UserMaxRefreshes == 0:
+		cfg.UserMaxRefreshes = DefaultUserMaxRefreshes
+	case cfg.UserMaxRefreshes < 0:
+		cfg.UserMaxRefreshes = 0
 	}
 	s := &Sim{
 		cfg:       cfg,
@@ -206,6 +236,7 @@ func (s *Sim) routes() http.Handler {
 		writeJSON(w, http.StatusNotFound, gatewayError{Error: "No resource found"})
 	})
 	mux.HandleFunc(TokenPath, s.serveToken)
+	s.acgRoutes(mux)
 	s.adminRoutes(mux)
 	return mux
 }

@@ -28,14 +28,21 @@ type auth struct {
 }
 
 func newAuth(cfg Config, hc *http.Client) *auth {
+	if cfg.TokenSource != nil {
+		a := &auth{base: &userSource{ts: cfg.TokenSource, obs: cfg.Observer}}
+		a.src = oauth2.ReuseTokenSourceWithExpiry(nil, a.base, tokenEarlyExpiry)
+		return a
+	}
 	cc := &clientcredentials.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		TokenURL:     cfg.TokenURL,
 		Scopes:       cfg.Scopes,
 		// Skatteverket's CCG flow authenticates the client by its
-		// certificate; the id (and secret, if any) go in the form.
-		AuthStyle: oauth2.AuthStyleInParams,
+		// certificate; the id and secret go as HTTP Basic (which RFC 6749
+		// requires servers to accept) or, if refused, in the form: the
+		// style that works is remembered.
+		AuthStyle: oauth2.AuthStyleAutoDetect,
 	}
 	// The oauth2 package takes its HTTP client from a context value; this
 	// context lives only inside the token source.
@@ -135,4 +142,22 @@ func classifyTokenError(err error) error {
 		return &tokenError{err: ErrCertificate, cause: err}
 	}
 	return &tokenError{err: err}
+}
+
+// userSource takes tokens from a caller's token source (a user's login)
+// and classifies its failures like those of the token endpoint.
+type userSource struct {
+	ts  oauth2.TokenSource
+	obs Observer // nil for none
+}
+
+func (s *userSource) Token() (*oauth2.Token, error) {
+	t, err := s.ts.Token()
+	if err != nil {
+		err = classifyTokenError(err)
+	}
+	if s.obs != nil {
+		s.obs.TokenFetched(err)
+	}
+	return t, err
 }

@@ -76,6 +76,15 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// Config returns the client's configuration with its defaults filled in
+// and HTTPClient set to the client's own, so that a client derived from it
+// (say, one calling with a user's token) shares the connections.
+func (c *Client) Config() Config {
+	cfg := c.cfg
+	cfg.HTTPClient = c.hc
+	return cfg
+}
+
 // Saldo fetches the current balance ("Hämta aktuellt dagssaldo").
 func (c *Client) Saldo(ctx context.Context, id idnr.Number) (Saldo, Trace, error) {
 	return call(ctx, c, OpSaldo, id, nil, DecodeSaldo)

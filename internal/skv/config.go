@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Defaults for the zero values of Config.
@@ -31,8 +33,13 @@ type Config struct {
 	// http:// is accepted only for loopback hosts.
 	BaseURL string
 	// TokenURL is the OAuth2 client-credentials token endpoint; the same
-	// http:// rule applies.
-	TokenURL     string
+	// http:// rule applies. Not used, and not required, with TokenSource.
+	TokenURL string
+	// TokenSource, when set, gives the access tokens instead of the
+	// client credentials grant: a user's login (authorization code flow).
+	// Its errors that wrap ErrTokenRefused or ErrLoginEnded are not
+	// retried. The granted scope is the source's business.
+	TokenSource  oauth2.TokenSource
 	ClientID     string
 	ClientSecret string
 	// Scopes are the requested OAuth2 scopes, default DefaultScopes.
@@ -106,8 +113,10 @@ func (c Config) withDefaults() (Config, error) {
 	if err := checkURL("BaseURL", c.BaseURL); err != nil {
 		return c, err
 	}
-	if err := checkURL("TokenURL", c.TokenURL); err != nil {
-		return c, err
+	if c.TokenSource == nil {
+		if err := checkURL("TokenURL", c.TokenURL); err != nil {
+			return c, err
+		}
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	if c.ClientID == "" {

@@ -33,6 +33,9 @@ var (
 	ErrCertificate = errors.New("certificate problem")
 	// ErrInvalidArgument means an argument was rejected before any call.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrLoginEnded means the user's login behind Config.TokenSource has
+	// ended (refresh refused or its limit reached). Not retryable.
+	ErrLoginEnded = errors.New("user login ended")
 	// ErrNoCertificate is returned by CertificateExpiry when no client
 	// certificate is configured.
 	ErrNoCertificate = errors.New("no client certificate configured")
@@ -100,7 +103,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // tokens, missing scopes and answers of the wrong shape are not.
 func (e *Error) Retryable() bool {
 	for _, permanent := range []error{ErrTokenRefused, ErrScopeMissing, ErrUnexpectedResponse,
-		ErrResponseTooLarge, ErrCertificate, ErrInvalidArgument, context.Canceled} {
+		ErrResponseTooLarge, ErrCertificate, ErrInvalidArgument, ErrLoginEnded, context.Canceled} {
 		if errors.Is(e.Err, permanent) {
 			return false
 		}
