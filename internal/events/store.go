@@ -98,11 +98,39 @@ func NewStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*St
 		st, err = js.Stream(ctx, cfg.Stream)
 	} else {
 		st, err = js.CreateOrUpdateStream(ctx, cfg.StreamConfig())
+		if err != nil {
+			// A stream made by someone else may refuse an update (its
+			// retention, say): use it as it is if it allows what commits need.
+			if existing, e := js.Stream(ctx, cfg.Stream); e == nil {
+				st, err = existing, checkEventsStream(existing.CachedInfo().Config)
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open stream %s: %w", cfg.Stream, err)
 	}
 	return &Store{js: js, stream: st}, nil
+}
+
+// checkEventsStream tells whether an existing stream can hold events and
+// states: atomic batches, rollups and both subject spaces.
+func checkEventsStream(c jetstream.StreamConfig) error {
+	var missing []string
+	if !c.AllowAtomicPublish {
+		missing = append(missing, "allow_atomic")
+	}
+	if !c.AllowRollup {
+		missing = append(missing, "allow_rollup_hdrs")
+	}
+	for _, want := range []string{SubjectPrefix + ">", StatePrefix + ">"} {
+		if !slices.Contains(c.Subjects, want) && !slices.Contains(c.Subjects, ">") && !slices.Contains(c.Subjects, "skattekonto.>") {
+			missing = append(missing, "subject "+want)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("existing stream cannot be updated and lacks %v", missing)
+	}
+	return nil
 }
 
 // Load returns the account's stored state and the sequence of its

@@ -272,7 +272,7 @@ func TestE2EInvalidRequests(t *testing.T) {
 	tests := []struct {
 		name, token, body, requestID, subject string
 	}{
-		{"not JSON", acctA, `{"requestId":"bad-1", nope`, "", acctA},
+		{"not JSON", acctA, `{"requestId":"bad-1", nope`, "", "invalid"},
 		{"unknown operation", acctA, `{"requestId":"bad-2","operations":["skulder"]}`, "bad-2", acctA},
 		{"mismatched account", acctA, `{"requestId":"bad-3","omfragad":"165560000167"}`, "bad-3", acctA},
 		{"invalid identity number in subject", "165566778898", `{"requestId":"bad-4"}`, "bad-4", "invalid"},

@@ -211,8 +211,10 @@ func (w *Worker) invalid(ctx context.Context, msg jetstream.Msg, tr *trace, perr
 	if errors.As(perr, &re) {
 		requestID = re.RequestID
 		if !re.Account.IsZero() {
-			subject, omfragad = re.Account.String(), re.Account.String()
-			tr.account = re.Account.Masked()
+			omfragad, tr.account = re.Account.String(), re.Account.Masked()
+			if !re.Unparsed {
+				subject = omfragad
+			}
 		}
 	}
 	tr.requestID, tr.outcome, tr.err = requestID, events.ReasonInvalidRequest, perr

@@ -62,6 +62,9 @@ type RequestError struct {
 	Reason    string
 	RequestID string
 	Account   idnr.Number
+	// Unparsed is set when the body could not be parsed at all; its
+	// answer goes to skattekonto.events.invalid.FetchFailed (CONTRACT §2).
+	Unparsed bool
 }
 
 func (e *RequestError) Error() string { return "invalid fetch request: " + e.Reason }
@@ -83,7 +86,7 @@ func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
 		return Request{}, e
 	}
 	if len(body) > MaxRequestSize {
-		return fail("body is %d bytes, more than the %d allowed", len(body), MaxRequestSize)
+		return unparsed(fail("body is %d bytes, more than the %d allowed", len(body), MaxRequestSize))
 	}
 	var w wireRequest
 	if len(bytes.TrimSpace(body)) > 0 {
@@ -97,10 +100,10 @@ func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
 			if json.Unmarshal(body, &loose) == nil && validRequestID(loose.RequestID) == nil {
 				req.RequestID = loose.RequestID
 			}
-			return fail("body is not a valid JSON request: %s", jsonProblem(err))
+			return unparsed(fail("body is not a valid JSON request: %s", jsonProblem(err)))
 		}
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return fail("body has data after the JSON object")
+			return unparsed(fail("body has data after the JSON object"))
 		}
 	}
 	if w.RequestID != nil {
@@ -184,6 +187,15 @@ func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
 		return fail(`session: only with "auth": "user"`)
 	}
 	return req, nil
+}
+
+// unparsed marks a request error as one of a body that could not be parsed.
+func unparsed(r Request, err error) (Request, error) {
+	var re *RequestError
+	if errors.As(err, &re) {
+		re.Unparsed = true
+	}
+	return r, err
 }
 
 func validRequestID(id string) error {

@@ -188,7 +188,12 @@ func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Sto
 		w.cons, err = js.Consumer(ctx, FetchStream, cfg.Durable)
 	} else {
 		if _, err = js.CreateOrUpdateStream(ctx, FetchStreamConfig(cfg.Replicas)); err != nil {
-			return nil, fmt.Errorf("create stream %s: %w", FetchStream, err)
+			// A stream made by someone else may refuse the update (its
+			// retention cannot change): use it as it is.
+			if _, e := js.Stream(ctx, FetchStream); e != nil {
+				return nil, fmt.Errorf("create stream %s: %w", FetchStream, err)
+			}
+			cfg.Logger.Warn().Err(err).Str("stream", FetchStream).Msg("existing stream kept as it is: it could not be updated")
 		}
 		w.cons, err = js.CreateOrUpdateConsumer(ctx, FetchStream, cfg.ConsumerConfig())
 	}

@@ -688,9 +688,11 @@ func TestTokenErrors(t *testing.T) {
 		retryable  bool
 		wantTokens int32
 	}{
-		{"refused 401", 401, "", ErrTokenRefused, false, 1},
-		{"refused 400", 400, "", ErrTokenRefused, false, 1},
-		{"server error", 500, "", nil, true, 3},
+		// A refusal is tried once with HTTP Basic and once with the
+		// credentials in the form (the auto-detected client auth style).
+		{"refused 401", 401, "", ErrTokenRefused, false, 2},
+		{"refused 400", 400, "", ErrTokenRefused, false, 2},
+		{"server error", 500, "", nil, true, 6},
 		{"scope missing", 0, "skahmst", ErrScopeMissing, false, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

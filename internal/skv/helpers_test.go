@@ -61,8 +61,14 @@ func (f *fakeSKV) serveToken(w http.ResponseWriter, r *http.Request) {
 	if got := r.PostForm.Get("grant_type"); got != "client_credentials" {
 		f.t.Errorf("token request grant_type = %q, want client_credentials", got)
 	}
-	if got := r.PostForm.Get("client_id"); got != testClientID {
-		f.t.Errorf("token request client_id = %q, want %q", got, testClientID)
+	// The client authenticates with HTTP Basic (RFC 6749 §2.3.1) or, where
+	// that was refused, with the credentials in the form.
+	id, _, ok := r.BasicAuth()
+	if !ok {
+		id = r.PostForm.Get("client_id")
+	}
+	if id != testClientID {
+		f.t.Errorf("token request client id = %q, want %q", id, testClientID)
 	}
 	if f.tokenStatus != 0 {
 		w.Header().Set("Content-Type", "application/json")
