@@ -77,6 +77,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if cfg.Rounds == 0 {
+		cfg.Rounds = -1 // none: the library's zero means its default
+	}
 	if *workerMode {
 		return loadtest.RunWorker(ctx, *cpuprofile)
 	}

@@ -21,7 +21,7 @@ type Config struct {
 	Transactions int     // booked rows per account; default 50 (crash: 20)
 	Workers      int     // worker processes; default 1 (crash -cluster: 2)
 	Concurrency  int     // WORKER_CONCURRENCY; 0: the worker's default
-	Rounds       int     // refresh rounds after the baseline; default 3
+	Rounds       int     // refresh rounds after the baseline; default 3, negative none
 	ChangeRate   float64 // share of accounts changed per round; default 0.05 (negative: none)
 	Rate         float64 // requests per second; 0 as fast as possible
 
@@ -83,6 +83,7 @@ func (c Config) withDefaults(crash bool) (Config, error) {
 	def(&c.Transactions, 50)
 	def(&c.Workers, 1)
 	def(&c.Rounds, 3)
+	c.Rounds = max(c.Rounds, 0)
 	if c.ChangeRate == 0 {
 		c.ChangeRate = 0.05
 	}
@@ -115,8 +116,8 @@ func (c Config) withDefaults(crash bool) (Config, error) {
 		errs = append(errs, fmt.Errorf("transactions %d: want 1 to 5000", c.Transactions))
 	case c.Workers < 1 || c.Workers > 64:
 		errs = append(errs, fmt.Errorf("workers %d: want 1 to 64", c.Workers))
-	case c.Rounds < 0 || c.Rounds > 1000:
-		errs = append(errs, fmt.Errorf("rounds %d: want 0 to 1000", c.Rounds))
+	case c.Rounds > 1000:
+		errs = append(errs, fmt.Errorf("rounds %d: want at most 1000", c.Rounds))
 	case c.ChangeRate > 1:
 		errs = append(errs, fmt.Errorf("change rate %v: want at most 1", c.ChangeRate))
 	case c.Duration > 2*time.Hour:

@@ -33,7 +33,7 @@ type CrashReport struct {
 	UnexpectedExits int     `json:"unexpectedExits"`
 	NATSRestarts    int     `json:"natsRestarts"`
 	// NATSStopped names the server shut down mid-run (the stream leader in a cluster).
-	NATSStopped string `json:"natsStopped"`
+	NATSStopped  string  `json:"natsStopped"`
 	QuietSeconds float64 `json:"quietSeconds"`
 	Verdict
 }

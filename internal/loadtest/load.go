@@ -45,7 +45,7 @@ type Report struct {
 	// TooManyRequests is the number of 429 answers the simulator gave (-1: unknown).
 	TooManyRequests int64 `json:"tooManyRequests"`
 	// UnknownAnswers counts answers naming no outstanding request (repeats).
-	UnknownAnswers int `json:"unknownAnswers"`
+	UnknownAnswers int     `json:"unknownAnswers"`
 	SetupSeconds   float64 `json:"setupSeconds"`
 }
 
@@ -160,8 +160,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		e.logf("queueing %d requests before the workers start", cfg.Accounts)
 		rep.SetupSeconds = time.Since(start).Seconds()
+		// With a full queue the workers never wait for work: start them
+		// and let the phase's clock run from there.
 		rep.Baseline, err = r.phase(ctx, "baseline", e.accounts, nil, func() error {
-			return e.startWorkers(ctx, consumer)
+			for i := range cfg.Workers {
+				if err := e.workers.start(i); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 	} else {
 		if err := e.startWorkers(ctx, consumer); err != nil {
