@@ -1,6 +1,7 @@
 // Package schemas embeds the public JSON Schemas (draft 2020-12) and the
 // AsyncAPI 3.1.0 document of skattekonto-events, and validates fetch requests
-// and whole CloudEvents against them without touching the network.
+// whole CloudEvents and watch-list requests and replies against them without
+// touching the network.
 //
 // Layout (every file's $id is BaseURL + its path; refs between files are
 // relative):
@@ -9,6 +10,8 @@
 //	envelope.json          the CloudEvents 1.0 structured-mode envelope
 //	defs.json              shared $defs (omfragad, amount, date, call, ...)
 //	events/<Type>.json     the data object of event type skattekonto.<Type>
+//	watch/request.json     body of a request on skattekonto.watch.register|unregister
+//	watch/reply.json       the reply to a request on skattekonto.watch.*
 //	asyncapi.yaml          channels, messages and operations
 //
 // The JSON files are the contract; Go types that produce events must marshal
@@ -39,6 +42,8 @@ const (
 	EnvelopeSchemaURL     = BaseURL + "envelope.json"
 	FetchRequestSchemaURL = BaseURL + "fetch-request.json"
 	DefsSchemaURL         = BaseURL + "defs.json"
+	WatchRequestSchemaURL = BaseURL + "watch/request.json"
+	WatchReplySchemaURL   = BaseURL + "watch/reply.json"
 )
 
 // TypePrefix is the prefix of every CloudEvents type: "skattekonto.<EventType>".
@@ -48,7 +53,17 @@ const TypePrefix = "skattekonto."
 // CONTRACT §3).
 const MaxFetchRequestSize = 64 << 10
 
-//go:embed *.json events/*.json asyncapi.yaml
+// MaxWatchRequestSize is the largest watch-list request body accepted.
+const MaxWatchRequestSize = 64 << 10
+
+// maxIDBytes bounds requestId and session of a fetch request in bytes of
+// UTF-8, as the service counts them (the schema's pattern counts characters).
+const maxIDBytes = 64
+
+// schemaDirs are the embedded directories whose *.json files are schemas.
+var schemaDirs = []string{".", "events", "watch"}
+
+//go:embed *.json events/*.json watch/*.json asyncapi.yaml
 var files embed.FS
 
 // DataSchemaURL returns the $id of the data schema of eventType (without the
@@ -83,6 +98,8 @@ func EventTypes() []string {
 type Validator struct {
 	envelope     *jsonschema.Schema
 	fetchRequest *jsonschema.Schema
+	watchRequest *jsonschema.Schema
+	watchReply   *jsonschema.Schema
 	data         map[string]*jsonschema.Schema // by event type
 }
 
@@ -96,15 +113,14 @@ func NewValidator() (*Validator, error) {
 	c.AssertFormat()
 	c.UseLoader(offlineLoader{})
 
-	paths, err := fs.Glob(files, "*.json")
-	if err != nil {
-		return nil, err
+	var paths []string
+	for _, dir := range schemaDirs {
+		more, err := fs.Glob(files, path.Join(dir, "*.json"))
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, more...)
 	}
-	more, err := fs.Glob(files, "events/*.json")
-	if err != nil {
-		return nil, err
-	}
-	paths = append(paths, more...)
 	for _, p := range paths {
 		b, err := fs.ReadFile(files, p)
 		if err != nil {
@@ -134,11 +150,15 @@ func NewValidator() (*Validator, error) {
 			v.envelope = s
 		case p == "fetch-request.json":
 			v.fetchRequest = s
+		case p == "watch/request.json":
+			v.watchRequest = s
+		case p == "watch/reply.json":
+			v.watchReply = s
 		case strings.HasPrefix(p, "events/"):
 			v.data[strings.TrimSuffix(path.Base(p), ".json")] = s
 		}
 	}
-	if v.envelope == nil || v.fetchRequest == nil || len(v.data) == 0 {
+	if v.envelope == nil || v.fetchRequest == nil || v.watchRequest == nil || v.watchReply == nil || len(v.data) == 0 {
 		return nil, errors.New("schemas: embedded files incomplete")
 	}
 	return v, nil
@@ -213,9 +233,10 @@ func (v *Validator) ValidateData(eventType string, data []byte) error {
 
 // ValidateFetchRequest validates doc, the body of a fetch request, against
 // fetch-request.json. An empty (or all-whitespace) body is a valid request
-// for everything; a body over MaxFetchRequestSize is rejected. The schema
-// does not check the Luhn digit of omfragad nor that it names the subject's
-// account; the service does.
+// for everything; a body over MaxFetchRequestSize is rejected, and so are a
+// requestId or session longer than 64 bytes of UTF-8 (the schema counts
+// characters). The schema does not check the Luhn digit of omfragad nor that
+// it names the subject's account; the service does.
 func (v *Validator) ValidateFetchRequest(doc []byte) error {
 	if len(doc) > MaxFetchRequestSize {
 		return fmt.Errorf("fetch request is %d bytes: at most %d (64 KiB) allowed", len(doc), MaxFetchRequestSize)
@@ -229,6 +250,46 @@ func (v *Validator) ValidateFetchRequest(doc []byte) error {
 	}
 	if err := v.fetchRequest.Validate(inst); err != nil {
 		return fmt.Errorf("fetch request: %w", err)
+	}
+	obj := inst.(map[string]any) // the schema requires an object
+	for _, name := range []string{"requestId", "session"} {
+		if s, ok := obj[name].(string); ok && len(s) > maxIDBytes {
+			return fmt.Errorf("fetch request: %s: %d bytes, at most %d allowed", name, len(s), maxIDBytes)
+		}
+	}
+	return nil
+}
+
+// ValidateWatchRequest validates doc, the body of a request on
+// skattekonto.watch.register or skattekonto.watch.unregister, against
+// watch/request.json. The body must be a JSON object naming omfragad (an
+// empty body is not a request); one over MaxWatchRequestSize is rejected.
+// skattekonto.watch.list reads no body, so there is nothing to validate. The
+// service also checks the Luhn digit of omfragad and the cadence's syntax.
+func (v *Validator) ValidateWatchRequest(doc []byte) error {
+	if len(doc) > MaxWatchRequestSize {
+		return fmt.Errorf("watch request is %d bytes: at most %d (64 KiB) allowed", len(doc), MaxWatchRequestSize)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("watch request is not valid JSON: %w", err)
+	}
+	if err := v.watchRequest.Validate(inst); err != nil {
+		return fmt.Errorf("watch request: %w", err)
+	}
+	return nil
+}
+
+// ValidateWatchReply validates doc, the reply to a request on
+// skattekonto.watch.register, .unregister or .list, against
+// watch/reply.json.
+func (v *Validator) ValidateWatchReply(doc []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("watch reply is not valid JSON: %w", err)
+	}
+	if err := v.watchReply.Validate(inst); err != nil {
+		return fmt.Errorf("watch reply: %w", err)
 	}
 	return nil
 }

@@ -11,7 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 	"github.com/skattekonto-events/skattekonto-events/schemas"
 )
 
@@ -87,7 +92,8 @@ func TestIDsMirrorLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 3 + len(catalogue); n != want {
+	// fetch-request, envelope, defs, watch/request, watch/reply and one per event type.
+	if want := 5 + len(catalogue); n != want {
 		t.Errorf("found %d JSON schemas, want %d", n, want)
 	}
 }
@@ -164,12 +170,12 @@ func TestAsyncAPIExamples(t *testing.T) {
 	n := 0
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		payload, ok := strings.CutPrefix(line, "payload: {")
+		payload, ok := strings.CutPrefix(line, `payload: {"specversion"`)
 		if !ok {
 			continue
 		}
 		n++
-		if err := v.ValidateEvent([]byte("{" + payload)); err != nil {
+		if err := v.ValidateEvent([]byte(`{"specversion"` + payload)); err != nil {
 			t.Errorf("asyncapi.yaml example %d: %v", n, err)
 		}
 	}
@@ -236,6 +242,9 @@ func TestInvalidEvents(t *testing.T) {
 		{"non-string extension value", "NewTransaction", func(ev map[string]any) { ev["retries"] = 3 }, "retries"},
 		{"object extension value", "NewTransaction", func(ev map[string]any) { ev["requestids"] = []any{"a"} }, "requestids"},
 		{"non-string known extension", "NewTransaction", func(ev map[string]any) { ev["correlationid"] = map[string]any{"id": "x"} }, "correlationid"},
+		{"unknown auth", "NewTransaction", func(ev map[string]any) { ev["auth"] = "agent" }, "auth"},
+		{"empty auth", "NewTransaction", func(ev map[string]any) { ev["auth"] = "" }, "auth"},
+		{"non-string auth", "NewTransaction", func(ev map[string]any) { ev["auth"] = true }, "auth"},
 		{"time without zone", "NewTransaction", func(ev map[string]any) { ev["time"] = "2026-11-25T08:00:01" }, "time"},
 		{"time date only", "NewTransaction", func(ev map[string]any) { ev["time"] = "2026-11-25" }, "time"},
 		{"time with space", "NewTransaction", func(ev map[string]any) { ev["time"] = "2026-11-25 08:00:01Z" }, "time"},
@@ -296,7 +305,10 @@ func TestValidVariants(t *testing.T) {
 			delete(ev, "requestid")
 			delete(ev, "correlationid")
 			delete(ev, "partitionkey")
+			delete(ev, "auth")
 		}},
+		{"served by a user's session", "NewTransaction", func(ev map[string]any) { ev["auth"] = "user" }},
+		{"without auth", "BalanceChanged", func(ev map[string]any) { delete(ev, "auth") }},
 		{"other string extension", "NewTransaction", func(ev map[string]any) {
 			ev["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 		}},
@@ -416,4 +428,293 @@ func TestValidatorConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestFetchRequestAuth checks auth and session against the schema and
+// against the service's own parser: both must accept and refuse the same
+// bodies.
+func TestFetchRequestAuth(t *testing.T) {
+	v := newValidator(t)
+	today := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, doc string
+		wantErr   string // "" = valid; else a substring of the validator's error
+	}{
+		{"organisation explicit", `{"auth":"organisation"}`, ""},
+		{"user with session", `{"auth":"user","session":"s-4f1c9a"}`, ""},
+		{"user with session and everything", `{"omfragad":"165566778899","operations":["saldo"],"requestId":"erp-7f3d","force":true,"auth":"user","session":"s-4f1c9a"}`, ""},
+		{"session of 64 bytes", `{"auth":"user","session":"` + strings.Repeat("s", 64) + `"}`, ""},
+		{"session with non-ASCII", `{"auth":"user","session":"sessión"}`, ""},
+		{"user without session", `{"auth":"user"}`, "session"},
+		{"user with empty session", `{"auth":"user","session":""}`, "session"},
+		{"session without auth", `{"session":"s-4f1c9a"}`, "session"},
+		{"session with organisation", `{"auth":"organisation","session":"s-4f1c9a"}`, "session"},
+		{"unknown auth", `{"auth":"agent"}`, "auth"},
+		{"auth in capitals", `{"auth":"User","session":"s"}`, "auth"},
+		{"auth not a string", `{"auth":true}`, "auth"},
+		{"session not a string", `{"auth":"user","session":42}`, "session"},
+		{"session of 65 bytes", `{"auth":"user","session":"` + strings.Repeat("s", 65) + `"}`, "session"},
+		{"session of 64 characters, 65 bytes", `{"auth":"user","session":"é` + strings.Repeat("s", 63) + `"}`, "session"},
+		{"requestId of 64 characters, 128 bytes", `{"requestId":"` + strings.Repeat("é", 64) + `"}`, "requestId"},
+		{"session with control character", `{"auth":"user","session":"s\t1"}`, "session"},
+		{"session with DEL", `{"auth":"user","session":"s\u007f"}`, "session"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := v.ValidateFetchRequest([]byte(tc.doc))
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("ValidateFetchRequest: %v", err)
+			case tc.wantErr != "" && err == nil:
+				t.Errorf("ValidateFetchRequest accepted %s", tc.doc)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Errorf("error does not mention %q:\n%v", tc.wantErr, err)
+			}
+			_, perr := jobs.ParseRequest("165566778899", []byte(tc.doc), today)
+			if (perr == nil) != (tc.wantErr == "") {
+				t.Errorf("schema and jobs.ParseRequest disagree: validator %v, ParseRequest %v", err, perr)
+			}
+		})
+	}
+}
+
+// TestSchemaExamples validates the examples listed in the schemas of
+// requests and replies against their own schema.
+func TestSchemaExamples(t *testing.T) {
+	v := newValidator(t)
+	for file, validate := range map[string]func([]byte) error{
+		"fetch-request.json": v.ValidateFetchRequest,
+		"watch/request.json": v.ValidateWatchRequest,
+		"watch/reply.json":   v.ValidateWatchReply,
+	} {
+		b, err := fs.ReadFile(schemas.FS(), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Examples []json.RawMessage `json:"examples"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Examples) == 0 {
+			t.Errorf("%s: no examples", file)
+		}
+		for i, ex := range doc.Examples {
+			if err := validate(ex); err != nil {
+				t.Errorf("%s: example %d: %v", file, i, err)
+			}
+		}
+	}
+}
+
+func readWatchExamples(t *testing.T, prefix string) map[string][]byte {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "watch", prefix+"-*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no testdata/watch/%s-*.json (%v)", prefix, err)
+	}
+	out := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(p)] = b
+	}
+	return out
+}
+
+func TestWatchRequest(t *testing.T) {
+	v := newValidator(t)
+	for name, doc := range readWatchExamples(t, "request") {
+		if err := v.ValidateWatchRequest(doc); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	valid := []string{
+		`{"omfragad":"165566778899"}`,
+		`{"omfragad":"5566778899","cadence":""}`,
+		`{"omfragad":"556677-8899","cadence":"default"}`,
+		`{"omfragad":"19811218-9876","cadence":"@every 90m","operations":["saldo","transaktioner"]}`,
+		`{"omfragad":"165566778899","cadence":"0 30 6 * * *; 0 0 12,16 9-12,23-26 * *"}`,
+		`{"omfragad":"165566778899","operations":[]}`,
+		// What the CLI sends for "watch remove": unregister ignores cadence.
+		`{"omfragad":"165566778899","cadence":"default"}`,
+	}
+	for _, doc := range valid {
+		if err := v.ValidateWatchRequest([]byte(doc)); err != nil {
+			t.Errorf("ValidateWatchRequest(%s): %v", doc, err)
+		}
+	}
+	invalid := []struct{ doc, wantErr string }{
+		{``, "JSON"},
+		{`{}`, "omfragad"},
+		{`[]`, "watch request"},
+		{`{"omfragad":"55667788"}`, "omfragad"},
+		{`{"omfragad":165566778899}`, "omfragad"},
+		{`{"omfragad":"165566778899","cadence":6}`, "cadence"},
+		{`{"omfragad":"165566778899","operations":["skulder"]}`, "operations"},
+		{`{"omfragad":"165566778899","operations":["saldo","saldo"]}`, "operations"},
+		{`{"omfragad":"165566778899","operations":"saldo"}`, "operations"},
+		{`{"omfragad":"165566778899","cadance":"6h"}`, "cadance"},
+		{`{"omfragad":"165566778899"} {}`, "JSON"},
+		{`{"omfragad":"165566778899","cadence":"` + strings.Repeat(" ", 70000) + `"}`, "64 KiB"},
+	}
+	for _, tc := range invalid {
+		err := v.ValidateWatchRequest([]byte(tc.doc))
+		if err == nil {
+			t.Errorf("ValidateWatchRequest(%.60q) accepted", tc.doc)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("ValidateWatchRequest(%.60q): error does not mention %q:\n%v", tc.doc, tc.wantErr, err)
+		}
+	}
+	// The Go type marshals to valid requests.
+	for _, r := range []watch.Request{
+		{Omfragad: "165566778899"},
+		{Omfragad: "165560000167", Cadence: "6h", Operations: []string{"saldo"}},
+	} {
+		b, _ := json.Marshal(r)
+		if err := v.ValidateWatchRequest(b); err != nil {
+			t.Errorf("watch.Request %s: %v", b, err)
+		}
+	}
+}
+
+func TestWatchReply(t *testing.T) {
+	v := newValidator(t)
+	for name, doc := range readWatchExamples(t, "reply") {
+		if err := v.ValidateWatchReply(doc); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// What the service marshals: the Go type's forms.
+	removed, notRemoved := true, false
+	reg := watch.Registration{Omfragad: "165566778899", Schedules: watch.DefaultCadence}
+	for _, r := range []watch.Reply{
+		{Registration: &reg},
+		{Registration: &watch.Registration{Omfragad: "165560000167", Schedules: []watch.Schedule{{Name: "every", Spec: "@every 1h30m0s"}}, Operations: []string{"saldo", "utbetalningssparrar"}}},
+		{Removed: &removed},
+		{Removed: &notRemoved},
+		{Registrations: []watch.Registration{reg}},
+		{Registrations: []watch.Registration{}}, // no account watched: {}
+		{Error: "watch: unknown operation \"skulder\""},
+	} {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.ValidateWatchReply(b); err != nil {
+			t.Errorf("watch.Reply %s: %v", b, err)
+		}
+	}
+	invalid := []struct{ doc, wantErr string }{
+		{`[]`, "watch reply"},
+		{`{"removed":"yes"}`, "removed"},
+		{`{"removed":true,"error":"x"}`, "watch reply"},
+		{`{"error":""}`, "error"},
+		{`{"registration":{"omfragad":"5566778899","schedules":[{"name":"daily","spec":"0 30 6 * * *"}]}}`, "omfragad"},
+		{`{"registration":{"omfragad":"165566778899","schedules":[]}}`, "schedules"},
+		{`{"registration":{"omfragad":"165566778899"}}`, "schedules"},
+		{`{"registration":{"omfragad":"165566778899","schedules":[{"name":"a.b","spec":"@every 1h"}]}}`, "name"},
+		{`{"registration":{"omfragad":"165566778899","schedules":[{"name":"daily"}]}}`, "spec"},
+		{`{"registrations":[{"omfragad":"165566778899","schedules":[{"name":"daily","spec":"0 30 6 * * *"}],"operations":["skulder"]}]}`, "operations"},
+		{`{"registration":{"omfragad":"165566778899","schedules":[{"name":"daily","spec":"0 30 6 * * *"}],"cadence":"default"}}`, "cadence"},
+		{`{"ok":true}`, "ok"},
+		{`{"removed":true`, "JSON"},
+	}
+	for _, tc := range invalid {
+		err := v.ValidateWatchReply([]byte(tc.doc))
+		if err == nil {
+			t.Errorf("ValidateWatchReply(%.80q) accepted", tc.doc)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("ValidateWatchReply(%.80q): error does not mention %q:\n%v", tc.doc, tc.wantErr, err)
+		}
+	}
+}
+
+// TestAsyncAPIRequestReply parses asyncapi.yaml and checks the channels of
+// the watch list, the schedules and the internal coordination subjects, and
+// validates the examples of the request and reply messages.
+func TestAsyncAPIRequestReply(t *testing.T) {
+	v := newValidator(t)
+	b, err := fs.ReadFile(schemas.FS(), "asyncapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Channels map[string]struct {
+			Address *string `yaml:"address"`
+		} `yaml:"channels"`
+		Operations map[string]struct {
+			Action  string         `yaml:"action"`
+			Channel map[string]any `yaml:"channel"`
+			Reply   *struct {
+				Channel map[string]any `yaml:"channel"`
+			} `yaml:"reply"`
+		} `yaml:"operations"`
+		Components struct {
+			Messages map[string]struct {
+				Examples []struct {
+					Payload any `yaml:"payload"`
+				} `yaml:"examples"`
+			} `yaml:"messages"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	addresses := map[string]bool{}
+	for _, c := range doc.Channels {
+		if c.Address != nil {
+			addresses[*c.Address] = true
+		}
+	}
+	for _, want := range []string{
+		"skattekonto.schedule.{omfragad}.{name}",
+		"skattekonto.watch.register", "skattekonto.watch.unregister", "skattekonto.watch.list",
+		"skattekonto.ratelimit.presence", "skattekonto.ratelimit.throttle",
+		"skattekonto.state.{omfragad}",
+	} {
+		if !addresses[want] {
+			t.Errorf("asyncapi.yaml has no channel with address %q", want)
+		}
+	}
+	replies := 0
+	for name, op := range doc.Operations {
+		if op.Reply != nil {
+			replies++
+			if op.Action != "receive" || op.Reply.Channel["$ref"] != "#/channels/watchReply" {
+				t.Errorf("operation %s: reply to %v (action %s)", name, op.Reply.Channel, op.Action)
+			}
+		}
+	}
+	if replies != 3 {
+		t.Errorf("%d operations with a reply, want 3 (register, unregister, list)", replies)
+	}
+	for msg, validate := range map[string]func([]byte) error{
+		"FetchRequest": v.ValidateFetchRequest,
+		"Schedule":     v.ValidateFetchRequest,
+		"WatchRequest": v.ValidateWatchRequest,
+		"WatchReply":   v.ValidateWatchReply,
+	} {
+		m, ok := doc.Components.Messages[msg]
+		if !ok || len(m.Examples) == 0 {
+			t.Errorf("asyncapi.yaml: message %s has no examples", msg)
+			continue
+		}
+		for i, ex := range m.Examples {
+			j, err := json.Marshal(ex.Payload)
+			if err != nil {
+				t.Fatalf("%s example %d: %v", msg, i, err)
+			}
+			if err := validate(j); err != nil {
+				t.Errorf("asyncapi.yaml: %s example %d %s: %v", msg, i, j, err)
+			}
+		}
+	}
 }
