@@ -18,7 +18,7 @@ func amount(v int64) *int64 { return &v }
 
 // putAccount creates a small account: two booked rows, one upcoming, a
 // payout account and a block.
-func putAccount(t *testing.T, s *sim.Sim, acct string) sim.Account {
+func putAccount(t testing.TB, s *sim.Sim, acct string) sim.Account {
 	t.Helper()
 	today := time.Now()
 	a := sim.Account{

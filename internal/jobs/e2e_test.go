@@ -27,7 +27,7 @@ import (
 // env is one end-to-end setup: an embedded NATS server, the simulator
 // behind an HTTP server, the API client, and workers.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	port  int
 	srv   *server.Server
@@ -58,7 +58,7 @@ func (b *syncBuffer) String() string {
 	return string(b.buf)
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
 	e.startNATS()

@@ -61,9 +61,12 @@ func (m *Manager) Register(ctx context.Context, omfragad, cadence string, ops []
 	if err != nil {
 		return Registration{}, fmt.Errorf("watch: %w", err)
 	}
-	for _, op := range ops {
+	for i, op := range ops {
 		if !contains(operations, op) {
 			return Registration{}, fmt.Errorf("watch: unknown operation %q", op)
+		}
+		if contains(ops[:i], op) {
+			return Registration{}, fmt.Errorf("watch: operation %q listed twice", op)
 		}
 	}
 	body := []byte("{}")

@@ -111,7 +111,7 @@ func TestRegisterListUnregisterOverNATS(t *testing.T) {
 	if diff := cmp.Diff(want, list); diff != "" {
 		t.Fatalf("list (-want +got):\n%s", diff)
 	}
-	for _, bad := range []Request{{Omfragad: "165566778898"}, {Omfragad: "165566778899", Cadence: "0 0 4 * * *"}, {Omfragad: "165566778899", Operations: []string{"skulder"}}} {
+	for _, bad := range []Request{{Omfragad: "165566778898"}, {Omfragad: "165566778899", Cadence: "0 0 4 * * *"}, {Omfragad: "165566778899", Operations: []string{"skulder"}}, {Omfragad: "165566778899", Operations: []string{"saldo", "saldo"}}} {
 		if r := ask("register", bad); r.Error == "" {
 			t.Errorf("register %+v accepted", bad)
 		}
