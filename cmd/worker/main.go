@@ -123,6 +123,11 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sessions, loginPage, stopLogin, err := newLogin(ctx, cfg, nc, js, api, log)
+	if err != nil {
+		return err
+	}
+	defer stopLogin()
 	w, err := jobs.New(ctx, js, api, store, jobs.Config{
 		Concurrency:  cfg.Concurrency,
 		AckWait:      cfg.AckWait,
@@ -141,12 +146,13 @@ func run(ctx context.Context, stdout io.Writer) error {
 		Metrics:         m,
 		// The organisation certificate is checked at start and daily.
 		CertificateExpiry: api.CertificateExpiry,
+		Sessions:          sessions,
 	})
 	if err != nil {
 		return err
 	}
 
-	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, access: w.CheckAccess, reg: reg, metrics: m, log: log})
+	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, access: w.CheckAccess, reg: reg, metrics: m, log: log, login: loginPage})
 	if err != nil {
 		return err
 	}
@@ -239,6 +245,9 @@ func newAPI(ctx context.Context, cfg *config.Config, obs skv.Observer, limiter s
 		stop = func() { _ = srv.Close(); s.Close() }
 		scfg.BaseURL, scfg.TokenURL = s.BaseURL(root), s.TokenURL(root)
 		scfg.ClientID, scfg.ClientSecret = "sim-client", "sim-secret"
+		if cfg.LoginAuthorizeURL == "" {
+			cfg.LoginAuthorizeURL, cfg.LoginTokenURL = s.AuthorizeURL(root), s.PerTokenURL(root)
+		}
 		accts := []string{}
 		for _, a := range s.Accounts() {
 			accts = append(accts, a.Omfragad)

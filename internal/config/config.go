@@ -3,6 +3,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +27,13 @@ const (
 var endpoints = map[string][2]string{
 	EnvTest: {"https://api.test.skatteverket.se/beskattning/skattekonto/v2", "https://sysorgoauth2.test.skatteverket.se/oauth2/v1/sysorg/token"},
 	EnvProd: {"https://api.skatteverket.se/beskattning/skattekonto/v2", "https://sysorgoauth2.skatteverket.se/oauth2/v1/sysorg/token"},
+}
+
+// Person-flow (ACG) endpoints per environment (SKATTEKONTO.md); for sim
+// the worker uses the built-in simulator's.
+var loginEndpoints = map[string][2]string{
+	EnvTest: {"https://peroauth2.test.skatteverket.se/oauth2/v1/per/authorize", "https://peroauth2.test.skatteverket.se/oauth2/v1/per/token"},
+	EnvProd: {"https://peroauth2.skatteverket.se/oauth2/v1/per/authorize", "https://peroauth2.skatteverket.se/oauth2/v1/per/token"},
 }
 
 // Config is the worker's configuration.
@@ -89,9 +97,20 @@ type Config struct {
 	BookingSlutligSkatt string `envconfig:"BOOKING_SLUTLIG_SKATT" default:"2512"`
 	BookingMomsRefund   string `envconfig:"BOOKING_MOMS_REFUND" default:"2650"`
 
+	// The user login (authorization code flow with BankID) on HTTP_ADDR
+	// under /login/; see docs/login.md.
+	LoginEnabled      bool          `envconfig:"LOGIN_ENABLED" default:"false"`
+	LoginAuthorizeURL string        `envconfig:"LOGIN_AUTHORIZE_URL"`
+	LoginTokenURL     string        `envconfig:"LOGIN_TOKEN_URL"`
+	LoginRedirectURL  string        `envconfig:"LOGIN_REDIRECT_URL"`
+	LoginTokenKeyRaw  string        `envconfig:"LOGIN_TOKEN_KEY"`
+	LoginCadence      time.Duration `envconfig:"LOGIN_CADENCE" default:"15m"`
+
 	// Derived.
-	ReminderDays []int         `ignored:"true"`
-	Level        zerolog.Level `ignored:"true"`
+	// LoginTokenKey is LOGIN_TOKEN_KEY decoded (32 bytes), nil without it.
+	LoginTokenKey []byte        `ignored:"true"`
+	ReminderDays  []int         `ignored:"true"`
+	Level         zerolog.Level `ignored:"true"`
 }
 
 // Sim reports whether the worker targets the built-in simulator.
@@ -213,7 +232,63 @@ func (c *Config) validate() error {
 	if c.ReminderDays == nil {
 		c.ReminderDays = []int{}
 	}
+	if c.LoginEnabled {
+		c.validateLogin(bad)
+	}
 	return errors.Join(errs...)
+}
+
+// validateLogin fills in and checks the LOGIN_* settings.
+func (c *Config) validateLogin(bad func(name, format string, args ...any)) {
+	if ep, ok := loginEndpoints[c.SKVEnv]; ok {
+		if c.LoginAuthorizeURL == "" {
+			c.LoginAuthorizeURL = ep[0]
+		}
+		if c.LoginTokenURL == "" {
+			c.LoginTokenURL = ep[1]
+		}
+	}
+	if c.LoginRedirectURL == "" {
+		_, port, err := net.SplitHostPort(c.HTTPAddr)
+		if err != nil || port == "" || port == "0" {
+			bad("LOGIN_REDIRECT_URL", "required when HTTP_ADDR (%q) has no fixed port", c.HTTPAddr)
+		} else {
+			c.LoginRedirectURL = "http://localhost:" + port + "/login/callback"
+		}
+	}
+	urls := map[string]string{"LOGIN_REDIRECT_URL": c.LoginRedirectURL}
+	if !c.Sim() {
+		// For sim, empty means the built-in simulator's endpoints.
+		urls["LOGIN_AUTHORIZE_URL"], urls["LOGIN_TOKEN_URL"] = c.LoginAuthorizeURL, c.LoginTokenURL
+	}
+	for name, v := range urls {
+		if v == "" {
+			bad(name, "required with LOGIN_ENABLED=true")
+		} else if err := checkURL(v); err != nil {
+			bad(name, "%v", err)
+		}
+	}
+	if c.HTTPAddr == "" {
+		bad("HTTP_ADDR", "the login page is served on HTTP_ADDR: it must not be empty with LOGIN_ENABLED=true")
+	}
+	if c.LoginCadence < time.Second {
+		bad("LOGIN_CADENCE", "must be at least 1s")
+	}
+	c.LoginTokenKey = nil
+	if c.LoginTokenKeyRaw != "" {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(c.LoginTokenKeyRaw))
+		if err != nil {
+			k, err = base64.RawURLEncoding.DecodeString(strings.TrimSpace(c.LoginTokenKeyRaw))
+		}
+		switch {
+		case err != nil:
+			bad("LOGIN_TOKEN_KEY", "not base64")
+		case len(k) != 32:
+			bad("LOGIN_TOKEN_KEY", "must be 32 bytes (base64 of 32 random bytes, e.g. `openssl rand -base64 32`), got %d", len(k))
+		default:
+			c.LoginTokenKey = k
+		}
+	}
 }
 
 // checkURL accepts https, and http only for loopback hosts (CONTRACT §5).

@@ -1,0 +1,53 @@
+package login
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+)
+
+// ReportAccessProblem returns an OnEnd that publishes an AccessProblem
+// (kind token-refused, extension auth "user") on
+// skattekonto.events.service.AccessProblem when a login ends without a
+// logout. The event's id is derived from the session, so it is published
+// once however often it is reported.
+func ReportAccessProblem(js jetstream.JetStream, log zerolog.Logger) func(context.Context, Ended) {
+	return func(ctx context.Context, e Ended) {
+		if e.ByUser {
+			return
+		}
+		ev := AccessProblemEvent(e)
+		m, err := ev.Msg()
+		if err == nil {
+			_, err = js.PublishMsg(ctx, m)
+		}
+		if err != nil {
+			log.Error().Err(err).Str("session", e.Session).Msg("could not report the end of a user's login")
+		}
+	}
+}
+
+// AccessProblemEvent is the event that reports the end of a login.
+func AccessProblemEvent(e Ended) events.Event {
+	return events.Event{
+		ID:      events.NewID(events.ServiceSubject, events.TypeAccessProblem, events.ProblemTokenRefused, e.Session),
+		Type:    events.TypeAccessProblem,
+		Subject: events.ServiceSubject,
+		Time:    e.At,
+		FetchID: e.Session,
+		Auth:    jobs.AuthUser,
+		Data: events.AccessProblem{
+			Kind: events.ProblemTokenRefused,
+			Detail: fmt.Sprintf("a user's login ended (%s): its accounts %s are no longer fetched with it until the user logs in again",
+				e.Reason, strings.Join(e.Accounts, ", ")),
+			Since: e.At.UTC().Format(time.RFC3339),
+		},
+	}
+}
