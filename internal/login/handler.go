@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -175,6 +176,12 @@ func (l *Login) sessionView(s *session) sessionView {
 }
 
 func (l *Login) servePage(w http.ResponseWriter, r *http.Request) {
+	// The cookie belongs to the callback's host: on a developer's machine,
+	// send 127.0.0.1 to localhost (or the other way) before it is set.
+	if u, err := url.Parse(l.cfg.RedirectURL); err == nil && r.Host != u.Host && loopback(u.Hostname()) && loopback(hostOnly(r.Host)) {
+		http.Redirect(w, r, u.Scheme+"://"+u.Host+PagePath, http.StatusSeeOther)
+		return
+	}
 	var v view
 	switch r.URL.Query().Get("m") {
 	case "in":
@@ -323,4 +330,11 @@ func (l *Login) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	l.endBy(s, "logged out by the user", true)
 	http.Redirect(w, r, PagePath+"?m=out", http.StatusSeeOther)
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
