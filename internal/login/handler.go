@@ -234,6 +234,7 @@ func (l *Login) serveStart(w http.ResponseWriter, r *http.Request) {
 	state := randomID(32)
 	verifier := oauth2.GenerateVerifier()
 	l.mu.Lock()
+	l.pruneLocked(now)
 	b := l.browsers[id]
 	if id == "" || b == nil {
 		id = randomID(32)
@@ -254,6 +255,37 @@ func (l *Login) serveStart(w http.ResponseWriter, r *http.Request) {
 	l.mu.Unlock()
 	l.setCookie(w, id)
 	http.Redirect(w, r, l.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), http.StatusSeeOther)
+}
+
+// keepEnded is how long an ended login stays on the page.
+const keepEnded = 24 * time.Hour
+
+// pruneLocked forgets logins that ended long ago, expired pending logins
+// and browsers with nothing left, so anonymous visits cannot pile up.
+// l.mu is held.
+func (l *Login) pruneLocked(now time.Time) {
+	for id, b := range l.browsers {
+		for k, p := range b.pending {
+			if now.Sub(p.created) > pendingTTL {
+				delete(b.pending, k)
+			}
+		}
+		b.sessions = slices.DeleteFunc(b.sessions, func(sid string) bool {
+			s := l.sessions[sid]
+			if s == nil {
+				return true
+			}
+			if ended, _, at := s.status(); ended && now.Sub(at) > keepEnded {
+				s.unsubscribe()
+				delete(l.sessions, sid)
+				return true
+			}
+			return false
+		})
+		if len(b.pending) == 0 && len(b.sessions) == 0 {
+			delete(l.browsers, id)
+		}
+	}
 }
 
 // serveCallback checks the state against this browser's started logins,
