@@ -39,6 +39,9 @@ type StoreConfig struct {
 	Replicas int
 	// Duplicates is the de-duplication window for Nats-Msg-Id; default 10 minutes.
 	Duplicates time.Duration
+	// NoGroupCommit commits each fetch in its own atomic batch instead of
+	// grouping concurrent fetches' commits into one.
+	NoGroupCommit bool
 	// MaxAge of events; default 0 (kept forever). Every fetch rewrites its
 	// account's state, so an account fetched more often than MaxAge keeps it.
 	MaxAge time.Duration
@@ -85,6 +88,8 @@ type Store struct {
 	// beforeBatch, set by tests, may fail the i-th batch of a commit
 	// before it is sent (as if the process died there).
 	beforeBatch func(i int) error
+	// group, unless switched off, commits small commits together.
+	group *groupCommitter
 }
 
 // NewStore opens (and unless cfg.NoCreate, creates or updates) the events stream.
@@ -95,9 +100,15 @@ func NewStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*St
 		err error
 	)
 	if cfg.NoCreate {
-		st, err = js.Stream(ctx, cfg.Stream)
+		err = RetrySetup(ctx, func(ctx context.Context) (err error) {
+			st, err = js.Stream(ctx, cfg.Stream)
+			return err
+		})
 	} else {
-		st, err = js.CreateOrUpdateStream(ctx, cfg.StreamConfig())
+		err = RetrySetup(ctx, func(ctx context.Context) (err error) {
+			st, err = js.CreateOrUpdateStream(ctx, cfg.StreamConfig())
+			return err
+		})
 		if err != nil {
 			// A stream made by someone else may refuse an update (its
 			// retention, say): use it as it is if it allows what commits need.
@@ -109,7 +120,18 @@ func NewStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*St
 	if err != nil {
 		return nil, fmt.Errorf("open stream %s: %w", cfg.Stream, err)
 	}
-	return &Store{js: js, stream: st}, nil
+	store := &Store{js: js, stream: st}
+	if !cfg.NoGroupCommit {
+		store.group = newGroupCommitter(store, groupCommitters)
+	}
+	return store, nil
+}
+
+// Close stops the group committers; commits after it are refused.
+func (s *Store) Close() {
+	if s.group != nil {
+		s.group.close()
+	}
 }
 
 // checkEventsStream tells whether an existing stream can hold events and
@@ -304,16 +326,34 @@ func (s *Store) publish(ctx context.Context, acct string, seq uint64, events []E
 	sm.Header.Set("Nats-Rollup", "sub")
 	msgs = append(msgs, sm)
 
+	var ack uint64
+	if s.group != nil && len(msgs) <= maxGroupMember {
+		ack, err = s.group.commit(ctx, msgs)
+	} else {
+		ack, err = s.send(ctx, msgs)
+	}
+	if err != nil {
+		if IsConflict(err) {
+			return 0, fmt.Errorf("commit %d events: %w (%v)", len(msgs)-1, ErrConflict, err)
+		}
+		return 0, fmt.Errorf("commit %d events: %w", len(msgs)-1, err)
+	}
+	return ack, nil
+}
+
+// send publishes msgs as one atomic batch and returns the sequence of the
+// last one.
+func (s *Store) send(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	for _, m := range msgs {
+		m.Reply = "" // left over from an earlier attempt's flow control
+	}
 	fc := jetstreamext.BatchFlowControl{AckFirst: false}
 	if len(msgs) > 50 {
 		fc = jetstreamext.BatchFlowControl{AckFirst: true, AckEvery: 50, AckTimeout: 10 * time.Second}
 	}
 	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs, fc)
 	if err != nil {
-		if IsConflict(err) {
-			return 0, fmt.Errorf("commit %d events: %w (%v)", len(msgs)-1, ErrConflict, err)
-		}
-		return 0, fmt.Errorf("commit %d events: %w", len(msgs)-1, err)
+		return 0, err
 	}
 	return ack.Sequence, nil
 }

@@ -87,6 +87,8 @@ func outcomeClass(outcome string) string {
 		return metrics.OutcomeFailed
 	case "handed-back":
 		return metrics.OutcomeCancelled
+	case "conflict-retry":
+		return metrics.OutcomeRetry
 	}
 	return metrics.OutcomeRetry
 }
@@ -452,7 +454,7 @@ func (w *Worker) heartbeat(msg jetstream.Msg) func() {
 func (w *Worker) logFetch(tr *trace, d time.Duration) {
 	lvl := zerolog.InfoLevel
 	switch tr.outcome {
-	case "completed", "already-done", "served-by-state", "coalesced", "service-window":
+	case "completed", "already-done", "served-by-state", "coalesced", "service-window", "conflict-retry":
 	case events.ReasonInvalidRequest, events.ReasonRejected, events.ReasonExhausted, "handed-back":
 		lvl = zerolog.WarnLevel
 	default:

@@ -280,6 +280,13 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 			tr.outcome = "already-done"
 			return done
 		}
+		if failure == nil {
+			// Another fetch of this account committed first, perhaps from
+			// newer answers than ours: diffing ours against its state could
+			// report a change backwards. Start again with fresh answers.
+			tr.outcome, tr.err = "conflict-retry", err
+			return retry
+		}
 	}
 }
 

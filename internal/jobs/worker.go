@@ -185,9 +185,16 @@ func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Sto
 	w := &Worker{js: js, api: api, store: store, cfg: cfg, log: cfg.Logger}
 	var err error
 	if cfg.NoCreate {
-		w.cons, err = js.Consumer(ctx, FetchStream, cfg.Durable)
+		err = events.RetrySetup(ctx, func(ctx context.Context) (err error) {
+			w.cons, err = js.Consumer(ctx, FetchStream, cfg.Durable)
+			return err
+		})
 	} else {
-		if _, err = js.CreateOrUpdateStream(ctx, FetchStreamConfig(cfg.Replicas)); err != nil {
+		err = events.RetrySetup(ctx, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, FetchStreamConfig(cfg.Replicas))
+			return err
+		})
+		if err != nil {
 			// A stream made by someone else may refuse the update (its
 			// retention cannot change): use it as it is.
 			if _, e := js.Stream(ctx, FetchStream); e != nil {
@@ -195,7 +202,10 @@ func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Sto
 			}
 			cfg.Logger.Warn().Err(err).Str("stream", FetchStream).Msg("existing stream kept as it is: it could not be updated")
 		}
-		w.cons, err = js.CreateOrUpdateConsumer(ctx, FetchStream, cfg.ConsumerConfig())
+		err = events.RetrySetup(ctx, func(ctx context.Context) (err error) {
+			w.cons, err = js.CreateOrUpdateConsumer(ctx, FetchStream, cfg.ConsumerConfig())
+			return err
+		})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open consumer %s: %w", cfg.Durable, err)
