@@ -184,6 +184,9 @@ func connect(cfg *config.Config, url string, log zerolog.Logger) (*nats.Conn, er
 	opts := []nats.Option{
 		nats.Name("skattekonto-worker"),
 		nats.MaxReconnects(-1),
+		// NATS may be restarting when the worker starts: keep trying
+		// instead of exiting.
+		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn().Err(err).Msg("NATS disconnected")
 		}),
