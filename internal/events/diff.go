@@ -107,8 +107,8 @@ func Diff(prev State, snap Snapshot, now time.Time, opt Options) Result {
 	// skipped the transactions call because nothing had changed.
 	if t := snap.Transaktioner; t != nil {
 		d.reminders(&next, t.CorrelationID)
-	} else if next.Seen&SeenTransaktioner != 0 && len(snap.answers()) > 0 {
-		d.reminders(&next, snap.answers()[0].CorrelationID)
+	} else if next.Seen&SeenTransaktioner != 0 && len(snap.Answers()) > 0 {
+		d.reminders(&next, snap.Answers()[0].CorrelationID)
 	}
 	if u := snap.Utbetalningskonto; u != nil {
 		d.payout(&prev, &next, u)
@@ -476,7 +476,7 @@ func (d *differ) common(prev, next *State, snap *Snapshot) {
 			Header: d.header(prev.OcrNummer == ""), Previous: strPtr(prev.OcrNummer), Current: strPtr(next.OcrNummer),
 		})
 	}
-	for _, a := range snap.answers() {
+	for _, a := range snap.Answers() {
 		if a.NastaAvstamningsdatum == "" {
 			continue
 		}

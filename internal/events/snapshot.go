@@ -73,8 +73,8 @@ type Snapshot struct {
 	Utbetalningssparrar *SparrarAnswer
 }
 
-// answers lists the answers present, saldo first.
-func (s *Snapshot) answers() []*Answer {
+// Answers lists the answers present, saldo first.
+func (s *Snapshot) Answers() []*Answer {
 	var out []*Answer
 	if s.Saldo != nil {
 		out = append(out, &s.Saldo.Answer)

@@ -26,7 +26,7 @@ func TestE2EUserSessions(t *testing.T) {
 	if only(got, "FetchCompleted").ID == "" {
 		t.Fatalf("no FetchCompleted: %v", types(got))
 	}
-	for _, s := range e.allRawAuth() {
+	for _, s := range e.allRaw() {
 		if s.RequestID == "u1" && s.Auth != "user" {
 			t.Errorf("%s carries auth %q", s.ID, s.Auth)
 		}
@@ -39,7 +39,7 @@ func TestE2EUserSessions(t *testing.T) {
 	}
 	e.request(acctA, `{"requestId":"o1"}`)
 	e.wait("o1")
-	for _, s := range e.allRawAuth() {
+	for _, s := range e.allRaw() {
 		if s.RequestID == "o1" && s.Auth != "organisation" {
 			t.Errorf("organisation fetch carries auth %q", s.Auth)
 		}

@@ -289,8 +289,11 @@ func only(evs []stored, typ string) stored {
 type rawEvent struct {
 	ID            string `json:"id"`
 	CorrelationID string `json:"correlationid"`
+	RequestID     string `json:"requestid"`
+	Auth          string `json:"auth"`
 }
 
+// allRaw reads the envelope attributes of every event in the stream.
 func (e *env) allRaw() []rawEvent {
 	e.t.Helper()
 	var out []rawEvent
@@ -298,23 +301,6 @@ func (e *env) allRaw() []rawEvent {
 		var r rawEvent
 		_ = json.Unmarshal(b, &r)
 		out = append(out, r)
-	}
-	return out
-}
-
-type authEvent struct {
-	ID        string `json:"id"`
-	RequestID string `json:"requestid"`
-	Auth      string `json:"auth"`
-}
-
-func (e *env) allRawAuth() []authEvent {
-	e.t.Helper()
-	var out []authEvent
-	for _, r := range e.rawMessages() {
-		var a authEvent
-		_ = json.Unmarshal(r, &a)
-		out = append(out, a)
 	}
 	return out
 }

@@ -279,10 +279,7 @@ func (w *Worker) completedEvent(acct string, req Request, requestIDs []string, s
 		Changes:          len(res.Events),
 		Informationstext: []string{},
 	}
-	for _, a := range []*events.Answer{answerOf(snap.Saldo), txAnswerOf(snap.Transaktioner), kontoAnswerOf(snap.Utbetalningskonto), sparrAnswerOf(snap.Utbetalningssparrar)} {
-		if a == nil {
-			continue
-		}
+	for _, a := range snap.Answers() {
 		if data.SenastUppdaterad == "" {
 			data.SenastUppdaterad = a.SenastUppdaterad
 		}
@@ -307,34 +304,6 @@ func (w *Worker) completedEvent(acct string, req Request, requestIDs []string, s
 		Auth:          req.Auth,
 		Data:          data,
 	}
-}
-
-func answerOf(a *events.SaldoAnswer) *events.Answer {
-	if a == nil {
-		return nil
-	}
-	return &a.Answer
-}
-
-func txAnswerOf(a *events.TransaktionerAnswer) *events.Answer {
-	if a == nil {
-		return nil
-	}
-	return &a.Answer
-}
-
-func kontoAnswerOf(a *events.UtbetalningskontoAnswer) *events.Answer {
-	if a == nil {
-		return nil
-	}
-	return &a.Answer
-}
-
-func sparrAnswerOf(a *events.SparrarAnswer) *events.Answer {
-	if a == nil {
-		return nil
-	}
-	return &a.Answer
 }
 
 func lastCorrelation(cs []skv.Call) string {
