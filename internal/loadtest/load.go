@@ -77,7 +77,6 @@ type Phase struct {
 	WorkerCPUMicrosPerRefresh float64 `json:"workerCpuMicrosPerRefresh"`
 
 	latencies []time.Duration
-	unchanged int
 	calls     [2]int // unchanged, changed sums
 	nCalls    [2]int
 }
