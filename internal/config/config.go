@@ -73,7 +73,7 @@ type Config struct {
 	// SimAddr is where the built-in simulator listens in sim mode.
 	SimAddr string `envconfig:"SIM_ADDR" default:"127.0.0.1:8090"`
 
-	Concurrency     int           `envconfig:"WORKER_CONCURRENCY" default:"16"`
+	Concurrency     int           `envconfig:"WORKER_CONCURRENCY" default:"128"`
 	AckWait         time.Duration `envconfig:"WORKER_ACK_WAIT" default:"30s"`
 	MaxDeliver      int           `envconfig:"WORKER_MAX_DELIVER" default:"5"`
 	DrainTimeout    time.Duration `envconfig:"WORKER_DRAIN_TIMEOUT" default:"20s"`

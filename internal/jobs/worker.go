@@ -39,7 +39,8 @@ type Sessions interface {
 
 // Config configures a Worker. The zero value means the defaults.
 type Config struct {
-	// Concurrency is how many accounts are fetched at once; default 16.
+	// Concurrency is how many accounts are fetched at once; default 128.
+	// Concurrent fetches' commits share atomic batches (events.Store).
 	Concurrency int
 	// Durable is the pull consumer's name; default "skattekonto-worker".
 	Durable string
@@ -90,7 +91,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Concurrency <= 0 {
-		c.Concurrency = 16
+		c.Concurrency = 128
 	}
 	if c.Durable == "" {
 		c.Durable = "skattekonto-worker"
