@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -130,6 +131,12 @@ func serveHTTP(cfg *config.Config, d httpDeps) (*http.Server, error) {
 		return srv, nil
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		// Several workers on one machine with the default address: the
+		// first serves the endpoints, the others work without them.
+		d.log.Warn().Str("addr", cfg.HTTPAddr).Msg("HTTP_ADDR is in use: this worker serves no /healthz, /readyz or /metrics (set HTTP_ADDR to serve them)")
+		return srv, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config: HTTP_ADDR: %w", err)
 	}

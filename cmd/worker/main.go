@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -75,13 +76,19 @@ func run(ctx context.Context, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("config: EMBEDDED_NATS_ADDR: port %q: %w", port, err)
 		}
-		srv, err := natsserver.Start(natsserver.Config{StoreDir: cfg.DataDir, Host: host, Port: p, ServerName: "skattekonto-embedded"})
-		if err != nil {
-			return fmt.Errorf("start embedded NATS: %w", err)
+		if addrInUse(cfg.EmbeddedNATSAddr) {
+			// Another worker on this machine runs the embedded server: share it.
+			natsURL = "nats://" + cfg.EmbeddedNATSAddr
+			log.Info().Str("url", natsURL).Msg("NATS_URL is empty and EMBEDDED_NATS_ADDR is in use: joining the NATS server there (another worker's embedded server)")
+		} else {
+			srv, err := natsserver.Start(natsserver.Config{StoreDir: cfg.DataDir, Host: host, Port: p, ServerName: "skattekonto-embedded"})
+			if err != nil {
+				return fmt.Errorf("start embedded NATS: %w", err)
+			}
+			defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+			natsURL = srv.ClientURL()
+			log.Info().Str("url", natsURL).Str("storeDir", cfg.DataDir).Msg("NATS_URL is empty: started an embedded NATS server with JetStream")
 		}
-		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-		natsURL = srv.ClientURL()
-		log.Info().Str("url", natsURL).Str("storeDir", cfg.DataDir).Msg("NATS_URL is empty: started an embedded NATS server with JetStream")
 	}
 
 	reg, m := newMetrics()
@@ -238,14 +245,21 @@ func newAPI(ctx context.Context, cfg *config.Config, obs skv.Observer, limiter s
 	if cfg.Sim() {
 		s := sim.New(sim.Config{ClientID: "sim-client", ClientSecret: "sim-secret", Scope: cfg.SKVScope})
 		s.SeedDemo()
+		root := "http://" + cfg.SimAddr
 		ln, err := net.Listen("tcp", cfg.SimAddr)
-		if err != nil {
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			// Another worker on this machine serves the simulator: use it.
+			log.Info().Str("simulator", root).Msg("SIM_ADDR is in use: using the simulator there (another worker's built-in simulator)")
+			stop = s.Close
+		case err != nil:
 			return nil, nil, fmt.Errorf("config: SIM_ADDR: %w", err)
+		default:
+			srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = srv.Serve(ln) }()
+			root = "http://" + ln.Addr().String()
+			stop = func() { _ = srv.Close(); s.Close() }
 		}
-		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		root := "http://" + ln.Addr().String()
-		stop = func() { _ = srv.Close(); s.Close() }
 		scfg.BaseURL, scfg.TokenURL = s.BaseURL(root), s.TokenURL(root)
 		scfg.ClientID, scfg.ClientSecret = "sim-client", "sim-secret"
 		if cfg.LoginAuthorizeURL == "" {
@@ -294,4 +308,14 @@ func newVoucher(cfg *config.Config) (func(string, *events.APIRow) *events.Vouche
 		v := table.Propose(r.Transaktionstext, r.BeloppSkatteverket, r.BeloppKronofogden, owner, settings)
 		return &v
 	}, nil
+}
+
+// addrInUse reports whether something already listens on addr.
+func addrInUse(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return errors.Is(err, syscall.EADDRINUSE)
+	}
+	_ = ln.Close()
+	return false
 }
