@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -181,6 +182,15 @@ func (e *env) all() []stored {
 			n++
 			if err := e.val.ValidateEvent(m.Data()); err != nil {
 				e.t.Errorf("event on %s fails its schema: %v\n%s", m.Subject(), err, m.Data())
+			}
+			// A strict client: the CloudEvents Go SDK must read it whole.
+			sdkEvent := cloudevents.NewEvent()
+			if err := json.Unmarshal(m.Data(), &sdkEvent); err != nil {
+				e.t.Errorf("CloudEvents SDK rejects the event on %s: %v", m.Subject(), err)
+			} else if err := sdkEvent.Validate(); err != nil {
+				e.t.Errorf("CloudEvents SDK: event on %s invalid: %v", m.Subject(), err)
+			} else if sdkEvent.ID() != m.Headers().Get(nats.MsgIdHdr) || sdkEvent.Extensions()["correlationid"] == nil && sdkEvent.Type() != "skattekonto.FetchFailed" && sdkEvent.Type() != "skattekonto.AccessProblem" && sdkEvent.Type() != "skattekonto.FetchCompleted" {
+				e.t.Errorf("CloudEvents SDK: event %s on %s lacks its id header or correlation id", sdkEvent.ID(), m.Subject())
 			}
 			if ct := m.Headers().Get("Content-Type"); ct != events.ContentType {
 				e.t.Errorf("Content-Type %q", ct)
