@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	_ "time/tzdata" // Europe/Stockholm also where the host has no zone files
 )
 
 // Options tunes Diff. The zero value means the defaults.

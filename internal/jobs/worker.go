@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	_ "time/tzdata" // Europe/Stockholm also where the host has no zone files
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
