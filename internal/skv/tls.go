@@ -119,13 +119,16 @@ func newTransport(caFile string, r *certReloader, timeout time.Duration) (*http.
 	}
 	dialer := &net.Dialer{Timeout: min(timeout, 30*time.Second), KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       tc,
-		TLSHandshakeTimeout:   min(timeout, 15*time.Second),
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          20,
-		MaxIdleConnsPerHost:   10,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: min(timeout, 15*time.Second),
+		ForceAttemptHTTP2:   true,
+		// Keep a connection for every concurrent fetch (the worker runs
+		// WORKER_CONCURRENCY at once): dialling anew, and over TLS
+		// handshaking anew, per call costs more than the call.
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}, nil
