@@ -17,10 +17,16 @@ func (l *Limiter) run() {
 	defer l.wg.Done()
 	t := time.NewTicker(l.cfg.Heartbeat)
 	defer t.Stop()
+	// Peers answer an announcement at once, so the startup round can end
+	// after a round trip's margin rather than a whole heartbeat.
+	early := time.NewTimer(min(l.cfg.Heartbeat/4, 250*time.Millisecond))
+	defer early.Stop()
 	for {
 		select {
 		case <-l.done:
 			return
+		case <-early.C:
+			l.tick(time.Now())
 		case <-t.C:
 			l.announce()
 			l.tick(time.Now())

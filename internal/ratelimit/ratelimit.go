@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 )
 
 // ErrClosed is returned by Wait once the Limiter is closed.
@@ -26,7 +25,8 @@ type Limiter struct {
 	cfg Config
 	id  string
 	log zerolog.Logger
-	lim *rate.Limiter
+	// ready hands out permits: the pacer sends one per allowed call.
+	ready chan struct{}
 
 	presenceSubj, throttleSubj string
 
@@ -41,7 +41,7 @@ type Limiter struct {
 	recoverFrom time.Time
 	windowEnd   time.Time // throttles before this repeat the last cut
 	pauseUntil  time.Time // no call goes before this
-	limit       float64   // last limit given to lim
+	limit       float64   // the current rate, calls per second
 	changed     chan struct{}
 	reconnects  uint64
 	closed      bool
@@ -83,10 +83,10 @@ func New(nc *nats.Conn, cfg Config) (*Limiter, error) {
 		changed:      make(chan struct{}),
 		reconnects:   nc.Stats().Reconnects,
 		done:         make(chan struct{}),
+		ready:        make(chan struct{}),
 	}
 	l.log = cfg.Logger.With().Str("component", "ratelimit").Str("replica", l.id).Logger()
 	l.limit = l.targetLocked(cfg.Now())
-	l.lim = rate.NewLimiter(rate.Limit(l.limit), cfg.Burst)
 	l.log.Debug().Float64("rate", cfg.Rate).Float64("share", l.limit).Msg("rate limiter starting")
 
 	for _, s := range []struct {
@@ -101,67 +101,74 @@ func New(nc *nats.Conn, cfg Config) (*Limiter, error) {
 		l.subs = append(l.subs, sub)
 	}
 	l.announce()
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.run()
+	go l.pace()
 	return l, nil
 }
 
 // Wait blocks until this replica may make a call, ctx ends (its error is
 // returned) or the Limiter is closed (ErrClosed). It never waits for NATS.
 func (l *Limiter) Wait(ctx context.Context) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		l.mu.Lock()
-		if l.closed {
-			l.mu.Unlock()
-			return ErrClosed
-		}
-		now := l.cfg.Now()
-		changed := l.changed
-		d := l.pauseUntil.Sub(now)
-		var r *rate.Reservation
-		if d <= 0 {
-			l.updateLocked(now)
-			r = l.lim.ReserveN(now, 1)
-			d = r.DelayFrom(now) // OK: Burst ≥ 1
-		}
-		l.mu.Unlock()
-		if r != nil && d == 0 {
-			return nil
-		}
-
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-			if r != nil && !l.paused() {
-				return nil
-			}
-			// A pause ended (reserve now) or began while waiting for the
-			// reserved slot (wait it out and reserve again).
-		case <-changed:
-			// The share dropped, a pause began or the Limiter closed:
-			// give the slot back and start over.
-			t.Stop()
-			if r != nil {
-				r.CancelAt(l.cfg.Now())
-			}
-		case <-ctx.Done():
-			t.Stop()
-			if r != nil {
-				r.CancelAt(l.cfg.Now())
-			}
-			return ctx.Err()
-		}
+	select {
+	case <-l.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.done:
+		return ErrClosed
 	}
 }
 
-// paused reports whether calls are paused after a 429.
-func (l *Limiter) paused() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.cfg.Now().Before(l.pauseUntil)
+// pace hands out one permit per 1/rate, at the rate in force when each is
+// handed out, and none during a pause. One pacer instead of reservations
+// made ahead: when the rate rises, slots reserved at the old rate cannot
+// overlap slots at the new one and add up to more than the rate.
+func (l *Limiter) pace() {
+	defer l.wg.Done()
+	var next time.Time // the earliest moment of the next permit
+	for {
+		l.mu.Lock()
+		now := l.cfg.Now()
+		r := l.updateLocked(now)
+		// Unused permits accumulate up to Burst, no more.
+		if floor := now.Add(-time.Duration(float64(l.cfg.Burst-1) / r * float64(time.Second))); next.Before(floor) {
+			next = floor
+		}
+		at := next
+		if l.pauseUntil.After(at) {
+			at = l.pauseUntil
+		}
+		changed := l.changed
+		l.mu.Unlock()
+
+		if d := at.Sub(now); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-changed: // a pause began or the share dropped
+				t.Stop()
+			case <-l.done:
+				t.Stop()
+				return
+			}
+			continue
+		}
+		select {
+		case l.ready <- struct{}{}:
+			// Spaced from when the permit was due, so that timer lateness
+			// does not add up; but from when it was taken if nobody
+			// wanted it for longer than an interval (no saving up).
+			interval := time.Duration(float64(time.Second) / r)
+			if taken := l.cfg.Now(); taken.Sub(at) > interval {
+				at = taken
+			}
+			next = at.Add(interval)
+		case <-changed:
+		case <-l.done:
+			return
+		}
+	}
 }
 
 // Throttled tells the Limiter that the API answered 429 with Retry-After
@@ -291,14 +298,10 @@ func (l *Limiter) targetLocked(now time.Time) float64 {
 	return l.cfg.Rate / float64(n) * l.factorLocked(now)
 }
 
-// updateLocked gives the current rate to the rate.Limiter and returns it.
+// updateLocked recomputes the current rate and returns it.
 func (l *Limiter) updateLocked(now time.Time) float64 {
-	r := l.targetLocked(now)
-	if r != l.limit {
-		l.lim.SetLimitAt(now, rate.Limit(r))
-		l.limit = r
-	}
-	return r
+	l.limit = l.targetLocked(now)
+	return l.limit
 }
 
 // signalLocked wakes every waiting call to reserve its slot again.
