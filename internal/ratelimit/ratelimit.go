@@ -131,8 +131,11 @@ func (l *Limiter) pace() {
 		l.mu.Lock()
 		now := l.cfg.Now()
 		r := l.updateLocked(now)
-		// Unused permits accumulate up to Burst, no more.
-		if floor := now.Add(-time.Duration(float64(l.cfg.Burst-1) / r * float64(time.Second))); next.Before(floor) {
+		// Unused permits do not pile up beyond Burst; but a permit due a
+		// moment ago (a late timer) keeps its place, so timer lateness
+		// does not lower the rate.
+		slack := float64(l.cfg.Burst-1)/r + 0.25/r
+		if floor := now.Add(-time.Duration(slack * float64(time.Second))); next.Before(floor) {
 			next = floor
 		}
 		at := next
