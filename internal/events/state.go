@@ -20,11 +20,10 @@ const (
 	SeenUtbetalningssparrar
 )
 
-// maxRecent bounds the fetch and request ids a state remembers.
-const (
-	maxRecentFetches  = 64
-	maxRecentRequests = 64
-)
+// maxRecentFetches bounds the fetch ids a state remembers: enough for a
+// round of coalesced requests (at most 32) and the fetches after it
+// while its members may still be redelivered.
+const maxRecentFetches = 48
 
 // State is what the worker remembers of one account between fetches: the
 // last values seen, fingerprints of the booked transactions seen (not the
@@ -61,8 +60,7 @@ type State struct {
 	// each operation started: a request published before that is served.
 	FetchedAt map[string]int64 `json:"at,omitempty"`
 
-	Fetches  []string `json:"fetches,omitempty"`
-	Requests []string `json:"requests,omitempty"`
+	Fetches []string `json:"fetches,omitempty"`
 }
 
 // Upcoming is a remembered upcoming row with its assigned id and the
@@ -76,14 +74,9 @@ type Upcoming struct {
 // HasFetch reports whether the state records the fetch id as done.
 func (s *State) HasFetch(id string) bool { return slices.Contains(s.Fetches, id) }
 
-// HasRequest reports whether the request id was answered recently.
-func (s *State) HasRequest(id string) bool { return slices.Contains(s.Requests, id) }
-
-// recordFetch remembers a finished fetch (and the fetches coalesced into
-// it) and the request ids it answered.
-func (s *State) recordFetch(fetchIDs []string, requestIDs []string) {
+// recordFetch remembers a finished fetch and the fetches coalesced into it.
+func (s *State) recordFetch(fetchIDs []string) {
 	s.Fetches = appendBounded(s.Fetches, maxRecentFetches, fetchIDs...)
-	s.Requests = appendBounded(s.Requests, maxRecentRequests, requestIDs...)
 }
 
 func appendBounded(list []string, limit int, add ...string) []string {

@@ -184,11 +184,10 @@ type Commit struct {
 	Result *Result
 	// Closing is the FetchCompleted or FetchFailed event.
 	Closing Event
-	// FetchID and RequestIDs are recorded in the state as answered, with
-	// Coalesced: the fetch ids of other requests this fetch served.
-	FetchID    string
-	Coalesced  []string
-	RequestIDs []string
+	// FetchID is recorded in the state as done, with Coalesced: the fetch
+	// ids of other requests this fetch served.
+	FetchID   string
+	Coalesced []string
 	// FetchedAt records, per operation called, when its call started.
 	FetchedAt map[string]int64
 	// Extra events go out with the closing event (an AccessProblem, say),
@@ -238,7 +237,7 @@ func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 		next = prev
 	}
 	next.Generation = gen + 1
-	next.recordFetch(append([]string{c.FetchID}, c.Coalesced...), c.RequestIDs)
+	next.recordFetch(append([]string{c.FetchID}, c.Coalesced...))
 	next.Problems = mergeMap(next.Problems, c.Problems)
 	next.FetchedAt = mergeMap(next.FetchedAt, c.FetchedAt)
 	final := events[newTx-inFinal:]

@@ -36,7 +36,7 @@ const maxCommitTries = 5
 // stream, so that a redelivery of the same message is the same fetch.
 func fetchID(meta *jetstream.MsgMetadata) string {
 	return events.NewID(meta.Stream, "fetch", strconv.FormatUint(meta.Sequence.Stream, 10),
-		strconv.FormatInt(meta.Timestamp.UnixNano(), 10))[:20]
+		strconv.FormatInt(meta.Timestamp.UnixNano(), 10))[:16]
 }
 
 // trace is the record of one handling, logged as one line.

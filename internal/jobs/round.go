@@ -229,8 +229,7 @@ func (w *Worker) runRound(ctx context.Context, round []*member, tr *trace, now t
 		w.access.clear(events.ProblemTokenRefused, events.ProblemScopeMissing)
 	}
 	for try := 0; ; try++ {
-		c := events.Commit{Omfragad: acct, Seq: seq, Prev: st, FetchID: lead.fetchID, Coalesced: coalesced,
-			RequestIDs: requestIDs, FetchedAt: fetchedAt}
+		c := events.Commit{Omfragad: acct, Seq: seq, Prev: st, FetchID: lead.fetchID, Coalesced: coalesced, FetchedAt: fetchedAt}
 		switch {
 		case failure != nil:
 			c.Closing = w.failedEvent(acct, req, requestIDs, tr, failure, now)

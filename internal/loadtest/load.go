@@ -424,7 +424,7 @@ func storage(ctx context.Context, e *env) (Storage, error) {
 		s.StateSampled++
 		bytes += len(m.Data)
 		known += state.Known.Len()
-		for name, v := range map[string]any{"known": state.Known, "upcoming": state.Upcoming, "fetches": state.Fetches, "requests": state.Requests} {
+		for name, v := range map[string]any{"known": state.Known, "upcoming": state.Upcoming, "fetches": state.Fetches} {
 			b, _ := json.Marshal(v)
 			parts[name] += len(b)
 		}
