@@ -66,9 +66,9 @@ type State struct {
 // Upcoming is a remembered upcoming row with its assigned id and the
 // reminder offsets already sent (a bit per index of Options.ReminderDays).
 type Upcoming struct {
-	ID       string `json:"id"`
-	Row      Row    `json:"row"`
-	Reminded uint32 `json:"rem,omitempty"`
+	ID       string
+	Row      Row
+	Reminded uint32
 }
 
 // HasFetch reports whether the state records the fetch id as done.
@@ -192,3 +192,35 @@ func (f Fingerprints) validate() error {
 
 // Equal reports whether two sets hold the same fingerprints.
 func (f Fingerprints) Equal(g Fingerprints) bool { return bytes.Equal(f, g) }
+
+// upcomingJSON is the stored form of an Upcoming row, with short keys:
+// every state carries its account's upcoming rows.
+type upcomingJSON struct {
+	ID       string `json:"i"`
+	Date     string `json:"d"`
+	Due      string `json:"f,omitempty"`
+	Decided  string `json:"b,omitempty"`
+	Interest string `json:"r,omitempty"`
+	Text     string `json:"t"`
+	SKV      *int64 `json:"s,omitempty"`
+	KFM      *int64 `json:"k,omitempty"`
+	Reminded uint32 `json:"m,omitempty"`
+}
+
+// MarshalJSON writes the short stored form.
+func (u Upcoming) MarshalJSON() ([]byte, error) {
+	return json.Marshal(upcomingJSON{ID: u.ID, Date: u.Row.Transaktionsdatum, Due: u.Row.Forfallodatum, Decided: u.Row.Beslutsdatum,
+		Interest: u.Row.Ranteberakningsdatum, Text: u.Row.Transaktionstext, SKV: u.Row.BeloppSkatteverket, KFM: u.Row.BeloppKronofogden,
+		Reminded: u.Reminded})
+}
+
+// UnmarshalJSON reads the short stored form.
+func (u *Upcoming) UnmarshalJSON(b []byte) error {
+	var j upcomingJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*u = Upcoming{ID: j.ID, Reminded: j.Reminded, Row: Row{Transaktionsdatum: j.Date, Forfallodatum: j.Due, Beslutsdatum: j.Decided,
+		Ranteberakningsdatum: j.Interest, Transaktionstext: j.Text, BeloppSkatteverket: j.SKV, BeloppKronofogden: j.KFM}}
+	return nil
+}
