@@ -388,3 +388,26 @@ func TestDiffShortfallForecast(t *testing.T) {
 		st = res.Next
 	}
 }
+
+func TestStateRemembersRecentFetches(t *testing.T) {
+	var s State
+	for i := 0; i < 100; i++ {
+		s.recordFetch([]string{itoa(i)})
+	}
+	if len(s.Fetches) != maxRecentFetches*8 {
+		t.Fatalf("%d bytes of fetch ids, want %d", len(s.Fetches), maxRecentFetches*8)
+	}
+	for i := 0; i < 100; i++ {
+		if got, want := s.HasFetch(itoa(i)), i >= 100-maxRecentFetches; got != want {
+			t.Errorf("HasFetch(%d) = %v, want %v", i, got, want)
+		}
+	}
+	b, err := s.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeState(b)
+	if err != nil || !back.HasFetch("99") {
+		t.Fatalf("round trip: %v", err)
+	}
+}

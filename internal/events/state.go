@@ -60,7 +60,9 @@ type State struct {
 	// each operation started: a request published before that is served.
 	FetchedAt map[string]int64 `json:"at,omitempty"`
 
-	Fetches []string `json:"fetches,omitempty"`
+	// Fetches holds 64-bit hashes of the recent fetch ids, 8 bytes each,
+	// newest last (base64 in JSON).
+	Fetches []byte `json:"fetches,omitempty"`
 }
 
 // Upcoming is a remembered upcoming row with its assigned id and the
@@ -72,19 +74,26 @@ type Upcoming struct {
 }
 
 // HasFetch reports whether the state records the fetch id as done.
-func (s *State) HasFetch(id string) bool { return slices.Contains(s.Fetches, id) }
+func (s *State) HasFetch(id string) bool {
+	h := fnv64(id)
+	for i := 0; i+8 <= len(s.Fetches); i += 8 {
+		if binary.BigEndian.Uint64(s.Fetches[i:]) == h {
+			return true
+		}
+	}
+	return false
+}
 
 // recordFetch remembers a finished fetch and the fetches coalesced into it.
 func (s *State) recordFetch(fetchIDs []string) {
-	s.Fetches = appendBounded(s.Fetches, maxRecentFetches, fetchIDs...)
-}
-
-func appendBounded(list []string, limit int, add ...string) []string {
-	out := append(slices.Clone(list), add...)
-	if len(out) > limit {
-		out = out[len(out)-limit:]
+	out := slices.Clone(s.Fetches)
+	for _, id := range fetchIDs {
+		out = binary.BigEndian.AppendUint64(out, fnv64(id))
 	}
-	return out
+	if n := len(out) / 8; n > maxRecentFetches {
+		out = out[(n-maxRecentFetches)*8:]
+	}
+	s.Fetches = out
 }
 
 // Encode returns the state's stored form.
@@ -108,6 +117,9 @@ func DecodeState(b []byte) (State, error) {
 	}
 	if err := s.Known.validate(); err != nil {
 		return State{}, fmt.Errorf("decode state: %w", err)
+	}
+	if len(s.Fetches)%8 != 0 {
+		return State{}, fmt.Errorf("decode state: fetch ids: length %d is not a multiple of 8", len(s.Fetches))
 	}
 	return s, nil
 }
