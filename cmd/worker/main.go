@@ -126,6 +126,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	voucher, err := newVoucher(cfg)
 	if err != nil {
 		return err

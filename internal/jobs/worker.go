@@ -239,7 +239,6 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	sem := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
-	var runErr error
 	for {
 		msg, err := iter.Next()
 		if err != nil {
@@ -270,7 +269,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		cancelWork()
 		<-done
 	}
-	return runErr
+	return nil
 }
 
 var stockholm = func() *time.Location {
