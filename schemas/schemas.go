@@ -31,6 +31,8 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // BaseURL is the prefix of every schema's $id: the file's path in the
@@ -47,14 +49,13 @@ const (
 )
 
 // TypePrefix is the prefix of every CloudEvents type: "skattekonto.<EventType>".
-const TypePrefix = "skattekonto."
+const TypePrefix = contract.TypePrefix
 
-// MaxFetchRequestSize is the largest fetch request body accepted (64 KiB,
-// CONTRACT §3).
-const MaxFetchRequestSize = 64 << 10
+// MaxFetchRequestSize is the largest fetch request body accepted (64 KiB).
+const MaxFetchRequestSize = contract.MaxFetchRequestSize
 
 // MaxWatchRequestSize is the largest watch-list request body accepted.
-const MaxWatchRequestSize = 64 << 10
+const MaxWatchRequestSize = contract.MaxWatchRequestSize
 
 // maxIDBytes bounds requestId and session of a fetch request in bytes of
 // UTF-8, as the service counts them (the schema's pattern counts characters).
@@ -207,7 +208,7 @@ func (v *Validator) ValidateEvent(doc []byte) error {
 	switch {
 	case canonicalOmfragad.MatchString(subject) && name != "FetchFailed" && omf != subject:
 		return fmt.Errorf("subject %q: must equal data.omfragad %q", subject, omf)
-	case subject == "service" && omf != "":
+	case subject == contract.ServiceToken && omf != "":
 		return fmt.Errorf("subject \"service\": data.omfragad must be empty, got %q", omf)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 	"github.com/skattekonto-events/skattekonto-events/schemas"
@@ -113,7 +114,7 @@ func TestCatalogueCovered(t *testing.T) {
 		readExample(t, typ)
 		for _, s := range []string{
 			"\n  send" + typ + ":\n",
-			"address: skattekonto.events.{omfragad}." + typ + "\n",
+			"address: " + contract.EventSubject("{omfragad}", typ) + "\n",
 			"$ref: './events/" + typ + ".json'",
 		} {
 			if !bytes.Contains(yaml, []byte(s)) {
@@ -146,7 +147,7 @@ func TestValidExamples(t *testing.T) {
 			if err := json.Unmarshal(doc, &ev); err != nil {
 				t.Fatal(err)
 			}
-			if ev.Type != "skattekonto."+typ {
+			if ev.Type != contract.EventType(typ) {
 				t.Errorf("example for %s has type %q", typ, ev.Type)
 			}
 			if err := v.ValidateData(typ, ev.Data); err != nil {
@@ -675,10 +676,10 @@ func TestAsyncAPIRequestReply(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"skattekonto.schedule.{omfragad}.{name}",
-		"skattekonto.watch.register", "skattekonto.watch.unregister", "skattekonto.watch.list",
-		"skattekonto.ratelimit.presence", "skattekonto.ratelimit.throttle",
-		"skattekonto.state.{omfragad}",
+		contract.ScheduleSubject("{omfragad}", "{name}"),
+		contract.WatchRegister, contract.WatchUnregister, contract.WatchList,
+		contract.RateLimitPrefix + ".presence", contract.RateLimitPrefix + ".throttle",
+		contract.StateSubject("{omfragad}"),
 	} {
 		if !addresses[want] {
 			t.Errorf("asyncapi.yaml has no channel with address %q", want)

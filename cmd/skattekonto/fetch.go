@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 )
 
 func connect(getenv func(string) string) (*nats.Conn, jetstream.JetStream, error) {
@@ -38,14 +38,6 @@ func connect(getenv func(string) string) (*nats.Conn, jetstream.JetStream, error
 	return nc, js, nil
 }
 
-type fetchRequest struct {
-	Omfragad   string   `json:"omfragad"`
-	Operations []string `json:"operations,omitempty"`
-	DatumFrom  string   `json:"datumFrom,omitempty"`
-	RequestID  string   `json:"requestId,omitempty"`
-	Force      bool     `json:"force,omitempty"`
-}
-
 func fetchCmd(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -65,12 +57,18 @@ func fetchCmd(ctx context.Context, args []string, out io.Writer, getenv func(str
 	if err != nil {
 		return err
 	}
-	req := fetchRequest{Omfragad: acct.String(), DatumFrom: *datumFrom, RequestID: *requestID, Force: *force}
-	if req.RequestID == "" {
-		req.RequestID = "cli-" + time.Now().UTC().Format("20060102T150405.000000")
+	if *requestID == "" {
+		*requestID = "cli-" + time.Now().UTC().Format("20060102T150405.000000")
+	}
+	req := contract.FetchRequest{Omfragad: new(acct.String()), RequestID: requestID}
+	if *datumFrom != "" {
+		req.DatumFrom = datumFrom
+	}
+	if *force {
+		req.Force = force
 	}
 	if *ops != "" {
-		req.Operations = strings.Split(*ops, ",")
+		req.Operations = new(strings.Split(*ops, ","))
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -86,17 +84,17 @@ func fetchCmd(ctx context.Context, args []string, out io.Writer, getenv func(str
 	answers := make(chan *nats.Msg, 256)
 	if *wait {
 		// Subscribe before publishing so the answer cannot be missed.
-		sub, err = nc.ChanSubscribe(events.SubjectPrefix+acct.String()+".>", answers)
+		sub, err = nc.ChanSubscribe(contract.AccountEvents(acct.String()), answers)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = sub.Unsubscribe() }()
 	}
-	ack, err := js.Publish(ctx, jobs.FetchSubjectPrefix+acct.String(), body)
+	ack, err := js.Publish(ctx, contract.FetchSubject(acct.String()), body)
 	if err != nil {
 		return fmt.Errorf("publish fetch request: %w", err)
 	}
-	fmt.Fprintf(out, "fetch request %s for %s queued (stream %s, seq %d)\n", req.RequestID, acct.Masked(), ack.Stream, ack.Sequence)
+	fmt.Fprintf(out, "fetch request %s for %s queued (stream %s, seq %d)\n", *requestID, acct.Masked(), ack.Stream, ack.Sequence)
 	if !*wait {
 		return nil
 	}
@@ -105,20 +103,20 @@ func fetchCmd(ctx context.Context, args []string, out io.Writer, getenv func(str
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no answer to %s within %s", req.RequestID, *timeout)
+			return fmt.Errorf("no answer to %s within %s", *requestID, *timeout)
 		case m := <-answers:
 			ev, err := decodeEvent(m.Data)
 			if err != nil {
 				continue
 			}
-			if ev.RequestID != req.RequestID && !contains(ev.requestIDs(), req.RequestID) {
+			if ev.RequestID != *requestID && !contains(ev.requestIDs(), *requestID) {
 				continue
 			}
 			fmt.Fprintln(out, ev.line())
 			switch ev.Type {
-			case "skattekonto.FetchCompleted":
+			case contract.EventType(string(events.TypeFetchCompleted)):
 				return nil
-			case "skattekonto.FetchFailed":
+			case contract.EventType(string(events.TypeFetchFailed)):
 				return fmt.Errorf("fetch failed")
 			}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 )
@@ -58,7 +59,7 @@ func (e *cloudEvent) line() string {
 		}
 	}
 	delete(data, "request")
-	if e.Type == "skattekonto.PayoutAccountChanged" {
+	if e.Type == contract.EventType(string(events.TypePayoutAccountChanged)) {
 		// A bank account number is not for terminals and screen shares.
 		for _, k := range []string{"previous", "current"} {
 			if v, ok := data[k].(string); ok {
@@ -80,7 +81,7 @@ func (e *cloudEvent) line() string {
 	if n, err := idnr.Parse(e.Subject); err == nil {
 		acct = n.Masked()
 	}
-	fmt.Fprintf(&b, "%s %-26s %s", t, strings.TrimPrefix(e.Type, "skattekonto."), acct)
+	fmt.Fprintf(&b, "%s %-26s %s", t, strings.TrimPrefix(e.Type, contract.TypePrefix), acct)
 	for _, k := range keys {
 		v, _ := json.Marshal(data[k])
 		fmt.Fprintf(&b, " %s=%s", k, v)
@@ -96,13 +97,13 @@ func followCmd(ctx context.Context, args []string, out io.Writer, getenv func(st
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	filter := events.SubjectPrefix + ">"
+	filter := contract.AllEvents
 	if fs.NArg() == 1 {
 		acct, err := idnr.Parse(fs.Arg(0))
 		if err != nil {
 			return err
 		}
-		filter = events.SubjectPrefix + acct.String() + ".>"
+		filter = contract.AccountEvents(acct.String())
 	} else if fs.NArg() > 1 {
 		return fmt.Errorf("follow takes at most one identity number\n%s", usage)
 	}
@@ -115,12 +116,12 @@ func followCmd(ctx context.Context, args []string, out io.Writer, getenv func(st
 	if *all {
 		policy = jetstream.DeliverAllPolicy
 	}
-	cons, err := js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{
+	cons, err := js.OrderedConsumer(ctx, contract.EventsStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 		DeliverPolicy:  policy,
 	})
 	if err != nil {
-		return fmt.Errorf("follow %s: %w (has the worker created the stream yet?)", events.StreamName, err)
+		return fmt.Errorf("follow %s: %w (has the worker created the stream yet?)", contract.EventsStream, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		if *raw {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 )
@@ -56,9 +57,9 @@ func watchCmd(ctx context.Context, args []string, out io.Writer, getenv func(str
 	body, _ := json.Marshal(req)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	msg, err := nc.RequestWithContext(ctx, watch.RequestPrefix+verb, body)
+	msg, err := nc.RequestWithContext(ctx, contract.WatchPrefix+verb, body)
 	if errors.Is(err, nats.ErrNoResponders) {
-		return errors.New("no worker answers skattekonto.watch requests: is the worker running?")
+		return errors.New("no worker answers " + contract.WatchPrefix + "* requests: is the worker running?")
 	}
 	if err != nil {
 		return err

@@ -18,9 +18,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
-	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/health"
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
@@ -54,7 +53,6 @@ type httpDeps struct {
 }
 
 // durable is the name of the workers' pull consumer (jobs' default).
-var durable = jobs.Config{}.ConsumerConfig().Durable
 
 // readiness returns the checks behind /readyz: the NATS connection, the
 // two streams, and an access token for the API.
@@ -67,7 +65,7 @@ func readiness(d httpDeps) *health.Checker {
 			return nil
 		},
 		"streams": func(ctx context.Context) error {
-			for _, name := range []string{jobs.FetchStream, events.StreamName} {
+			for _, name := range []string{contract.FetchStream, contract.EventsStream} {
 				if _, err := d.js.Stream(ctx, name); err != nil {
 					return fmt.Errorf("stream %s: %w", name, err)
 				}
@@ -89,7 +87,7 @@ func readiness(d httpDeps) *health.Checker {
 // client certificate's expiry.
 func watchGauges(d httpDeps) {
 	d.metrics.WatchConsumer(func(ctx context.Context) (uint64, uint64, error) {
-		c, err := d.js.Consumer(ctx, jobs.FetchStream, durable) // one CONSUMER.INFO request
+		c, err := d.js.Consumer(ctx, contract.FetchStream, contract.Durable) // one CONSUMER.INFO request
 		if err != nil {
 			return 0, 0, err
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
-	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
@@ -106,10 +106,10 @@ func TestReadinessFollowsNATS(t *testing.T) {
 	if ok, res := ready(); ok || res["streams"] == "ok" || res["nats"] != "ok" || res["token"] != "ok" {
 		t.Fatalf("before the streams exist: got %v %v, want only streams failing", ok, res)
 	}
-	if _, err := js.CreateStream(ctx, jobs.FetchStreamConfig(1)); err != nil {
+	if _, err := js.CreateStream(ctx, contract.FetchStreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateStream(ctx, events.StoreConfig{}.StreamConfig()); err != nil {
+	if _, err := js.CreateStream(ctx, contract.EventsStreamConfig(contract.EventsStreamSettings{})); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, ready, true)
@@ -134,17 +134,17 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jobs.FetchStreamConfig(1)); err != nil {
+	if _, err := js.CreateStream(ctx, contract.FetchStreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateStream(ctx, events.StoreConfig{}.StreamConfig()); err != nil {
+	if _, err := js.CreateStream(ctx, contract.EventsStreamConfig(contract.EventsStreamSettings{})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, jobs.FetchStream, jobs.Config{}.ConsumerConfig()); err != nil {
+	if _, err := js.CreateOrUpdateConsumer(ctx, contract.FetchStream, jobs.Config{}.ConsumerConfig()); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, err := js.Publish(ctx, jobs.FetchSubjectPrefix+"x", []byte(`{}`)); err != nil {
+		if _, err := js.Publish(ctx, contract.FetchSubject("x"), []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/login"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
@@ -42,7 +43,7 @@ func newLogin(ctx context.Context, cfg *config.Config, nc *nats.Conn, js jetstre
 	}
 	storage := "memory only (set LOGIN_TOKEN_KEY to keep logins across restarts)"
 	if len(cfg.LoginTokenKey) > 0 {
-		storage = "sealed in NATS KV " + login.Bucket
+		storage = "sealed in NATS KV " + contract.LoginBucket
 	}
 	log.Info().Str("page", strings.TrimSuffix(cfg.LoginRedirectURL, "callback")).Str("tokens", storage).
 		Msg("user login enabled: fetches with a person's BankID login")

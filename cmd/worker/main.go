@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-	_ "time/tzdata" // Europe/Stockholm in minimal containers
 
 	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/booking"
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
@@ -180,7 +180,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	}
 	defer func() { _ = stopWatch() }()
 
-	log.Info().Int("concurrency", cfg.Concurrency).Msg("worker consuming skattekonto.fetch.>, answering skattekonto.watch.*")
+	log.Info().Int("concurrency", cfg.Concurrency).Msg("worker consuming " + contract.FetchPrefix + ">, answering " + contract.WatchPrefix + "*")
 	if err := w.Run(ctx); err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 
 func connect(cfg *config.Config, url string, log zerolog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{
-		nats.Name("skattekonto-worker"),
+		nats.Name(contract.ConnectionName),
 		nats.MaxReconnects(-1),
 		// NATS may be restarting when the worker starts: keep trying
 		// instead of exiting.

@@ -1,6 +1,6 @@
 // Package k8s holds the Kubernetes manifests; its test keeps the NACK
 // stream and consumer resources in step with the configuration the code
-// creates itself (jobs.FetchStreamConfig, events.StoreConfig.StreamConfig,
+// creates itself (contract.FetchStreamConfig, contract.EventsStreamConfig,
 // jobs.Config.ConsumerConfig).
 package k8s
 
@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 )
 
@@ -144,8 +144,8 @@ func TestStreamsMatchCode(t *testing.T) {
 	}
 	want := map[string]nackStream{}
 	for _, c := range []jetstream.StreamConfig{
-		jobs.FetchStreamConfig(replicas),
-		events.StoreConfig{Replicas: replicas}.StreamConfig(),
+		contract.FetchStreamConfig(replicas),
+		contract.EventsStreamConfig(contract.EventsStreamSettings{Replicas: replicas}),
 	} {
 		want[c.Name] = toNACK(c)
 	}
@@ -167,7 +167,7 @@ func TestConsumerMatchesCode(t *testing.T) {
 	}
 	got.AckWait = ackWait.String()
 	want := nackConsumer{
-		StreamName:    jobs.FetchStream,
+		StreamName:    contract.FetchStream,
 		DurableName:   c.Durable,
 		Description:   c.Description,
 		FilterSubject: c.FilterSubject,

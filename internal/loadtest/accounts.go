@@ -6,17 +6,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
-
-var stockholm = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Stockholm")
-	if err != nil {
-		panic(err)
-	}
-	return loc
-}()
 
 // accountNumbers returns n distinct valid organisation numbers (16 556xxxxxx c).
 func accountNumbers(n int) []string {
@@ -30,8 +23,8 @@ func accountNumbers(n int) []string {
 // windowStart is the first date the transactions operation returns by
 // default (18 months back, as the simulator and the real API do).
 func windowStart(now time.Time) time.Time {
-	t := now.In(stockholm)
-	today := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, stockholm)
+	t := now.In(contract.Stockholm)
+	today := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, contract.Stockholm)
 	return today.AddDate(0, -sim.DefaultLookbackMonths, 0)
 }
 
@@ -45,8 +38,8 @@ func makeAccount(omf string, seed int64, n int, now time.Time) sim.Account {
 	if len(a.Tidigare) == 0 || a.Tidigare[0].Transaktionsdatum >= from.Format(time.DateOnly) {
 		return a
 	}
-	t := now.In(stockholm)
-	today := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, stockholm)
+	t := now.In(contract.Stockholm)
+	today := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, contract.Stockholm)
 	span := int(today.Sub(from).Hours() / 24)
 	for i := range a.Tidigare {
 		d := from.AddDate(0, 0, i*span/len(a.Tidigare)).Format(time.DateOnly)
@@ -67,12 +60,12 @@ const (
 // mutate changes one account in one of four ways: a new booked
 // transaction, a new balance, a new upcoming row, or an upcoming row booked.
 func mutate(s simulator, rng *rand.Rand, omf string, now time.Time) error {
-	today := now.In(stockholm).Format(time.DateOnly)
+	today := now.In(contract.Stockholm).Format(time.DateOnly)
 	amount := int64(100 * (1 + rng.IntN(200)))
 	switch rng.IntN(numMutations) {
 	case mutPost:
 		return s.PostTransaction(omf, sim.Transaction{
-			Transaktionstext:   "Inbetalning bokförd " + now.In(stockholm).Format("060102"),
+			Transaktionstext:   "Inbetalning bokförd " + now.In(contract.Stockholm).Format("060102"),
 			BeloppSkatteverket: &amount,
 		})
 	case mutBalance:
@@ -87,7 +80,7 @@ func mutate(s simulator, rng *rand.Rand, omf string, now time.Time) error {
 		}
 		fallthrough
 	default:
-		due := now.In(stockholm).AddDate(0, 0, 10+rng.IntN(20)).Format(time.DateOnly)
+		due := now.In(contract.Stockholm).AddDate(0, 0, 10+rng.IntN(20)).Format(time.DateOnly)
 		neg := -amount
 		return s.AddUpcoming(omf, sim.Transaction{
 			Transaktionsdatum: due, Forfallodatum: due, Ranteberakningsdatum: due,

@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
 
@@ -76,7 +76,7 @@ func Crash(ctx context.Context, cfg Config) (*CrashReport, error) {
 	if err := e.createAccounts(now); err != nil {
 		return nil, err
 	}
-	consumer := jobs.Config{}.ConsumerConfig().Durable
+	consumer := contract.Durable
 	if cfg.Cluster {
 		// A young cluster takes a while before it can place R3 streams:
 		// wait for that so that the workers' own stream creation succeeds.
@@ -233,7 +233,7 @@ func (r *crashRunner) publish(ctx context.Context, omf, id string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		_, err := r.js.Publish(pctx, jobs.FetchSubjectPrefix+omf, body, jetstream.WithMsgID(id))
+		_, err := r.js.Publish(pctx, contract.FetchSubject(omf), body, jetstream.WithMsgID(id))
 		cancel()
 		if err == nil {
 			return nil
@@ -248,14 +248,14 @@ func (r *crashRunner) publish(ctx context.Context, omf, id string) error {
 // follow reads the answers from the stream as they come, surviving
 // server restarts, to tell when every request has been answered.
 func (r *crashRunner) follow(ctx context.Context) {
-	subjects := []string{events.SubjectPrefix + "*." + string(events.TypeFetchCompleted), events.SubjectPrefix + "*." + string(events.TypeFetchFailed)}
+	subjects := []string{contract.EventSubject("*", string(events.TypeFetchCompleted)), contract.EventSubject("*", string(events.TypeFetchFailed))}
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		next := r.lastSeq + 1
 		r.mu.Unlock()
 		occ := jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		c, err := r.js.OrderedConsumer(cctx, events.StreamName, occ)
+		c, err := r.js.OrderedConsumer(cctx, contract.EventsStream, occ)
 		cancel()
 		if err != nil {
 			sleepCtx(ctx, 300*time.Millisecond)
@@ -315,7 +315,7 @@ func (r *crashRunner) waitQuiet(ctx context.Context, consumer string, limit time
 	for {
 		_, open := r.unanswered()
 		if open == 0 {
-			c, err := r.js.Consumer(ctx, jobs.FetchStream, consumer)
+			c, err := r.js.Consumer(ctx, contract.FetchStream, consumer)
 			if err == nil {
 				info, err := c.Info(ctx)
 				if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
@@ -339,7 +339,7 @@ func (r *crashRunner) restartNATS(ctx context.Context) (string, error) {
 	down := time.Second
 	if len(n.cfgs) > 1 {
 		down = 5 * time.Second
-		st, err := r.js.Stream(ctx, events.StreamName)
+		st, err := r.js.Stream(ctx, contract.EventsStream)
 		if err != nil {
 			return "", err
 		}

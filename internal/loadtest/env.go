@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
 
@@ -170,7 +171,7 @@ func (e *env) waitPulling(ctx context.Context, consumer string, n int) error {
 		if e.workers.running() == 0 && !e.workers.supervise {
 			return fmt.Errorf("no worker running; see %s", e.workers.logPath(0))
 		}
-		c, err := e.js.Consumer(ctx, "SKATTEKONTO_FETCH", consumer)
+		c, err := e.js.Consumer(ctx, contract.FetchStream, consumer)
 		if err == nil {
 			if info, err := c.Info(ctx); err == nil && info.NumWaiting >= n {
 				return nil

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
 
@@ -131,7 +131,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		SimRateLimit: cfg.SimRateLimit, QueueFirst: cfg.QueueFirst, TooManyRequests: -1}
 
 	tr := newTracker()
-	for _, subj := range []string{events.SubjectPrefix + "*." + string(events.TypeFetchCompleted), events.SubjectPrefix + "*." + string(events.TypeFetchFailed)} {
+	for _, subj := range []string{contract.EventSubject("*", string(events.TypeFetchCompleted)), contract.EventSubject("*", string(events.TypeFetchFailed))} {
 		sub, err := e.nc.Subscribe(subj, func(m *nats.Msg) { tr.handle(m.Data, time.Now()) })
 		if err != nil {
 			return nil, err
@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	stopProgress := r.progress()
 	defer stopProgress()
 
-	consumer := jobs.Config{}.ConsumerConfig().Durable
+	consumer := contract.Durable
 	if cfg.QueueFirst {
 		if err := createStreams(ctx, e.js, 1); err != nil {
 			return nil, err
@@ -249,7 +249,7 @@ func (r *loadRunner) phase(ctx context.Context, name string, accts []string, cha
 			}
 		}
 		id := r.nonce + "-" + name + "-" + strconv.Itoa(i)
-		m := nats.NewMsg(jobs.FetchSubjectPrefix + omf)
+		m := nats.NewMsg(contract.FetchSubject(omf))
 		m.Data = []byte(`{"requestId":"` + id + `"}`)
 		m.Header.Set(nats.MsgIdHdr, id)
 		r.tr.published(id, changed[omf], p, time.Now())
@@ -396,7 +396,7 @@ func (r *loadRunner) progress() func() {
 // storage measures the events stream and a sample of state messages.
 func storage(ctx context.Context, e *env) (Storage, error) {
 	var s Storage
-	st, err := e.js.Stream(ctx, events.StreamName)
+	st, err := e.js.Stream(ctx, contract.EventsStream)
 	if err != nil {
 		return s, err
 	}
@@ -410,7 +410,7 @@ func storage(ctx context.Context, e *env) (Storage, error) {
 	var bytes, known int
 	parts := map[string]int{}
 	for i := 0; i < len(e.accounts); i += step {
-		m, err := st.GetLastMsgForSubject(ctx, events.StatePrefix+e.accounts[i])
+		m, err := st.GetLastMsgForSubject(ctx, contract.StateSubject(e.accounts[i]))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}

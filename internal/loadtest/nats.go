@@ -17,8 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skattekonto-events/skattekonto-events/internal/events"
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 )
 
@@ -198,9 +197,9 @@ func waitJetStream(ctx context.Context, js jetstream.JetStream) error {
 // requests can be queued before any worker runs.
 func createStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	for {
-		_, err := js.CreateOrUpdateStream(ctx, jobs.FetchStreamConfig(replicas))
+		_, err := js.CreateOrUpdateStream(ctx, contract.FetchStreamConfig(replicas))
 		if err == nil {
-			_, err = js.CreateOrUpdateStream(ctx, events.StoreConfig{Replicas: replicas}.StreamConfig())
+			_, err = js.CreateOrUpdateStream(ctx, contract.EventsStreamConfig(contract.EventsStreamSettings{Replicas: replicas}))
 		}
 		if err == nil {
 			return nil

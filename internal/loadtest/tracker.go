@@ -5,6 +5,9 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
 )
 
 // answer is the part of a FetchCompleted or FetchFailed the tool reads.
@@ -103,7 +106,7 @@ func (t *tracker) handle(body []byte, at time.Time) {
 		p.answered++
 		p.last = at
 		p.latencies = append(p.latencies, at.Sub(r.at))
-		if a.Type == "skattekonto.FetchFailed" {
+		if a.Type == contract.EventType(string(events.TypeFetchFailed)) {
 			p.failed++
 		}
 		if i == 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
@@ -44,7 +45,7 @@ func parseEvent(seq uint64, msgID string, body []byte) (storedEvent, error) {
 	if err := json.Unmarshal(body, &ce); err != nil {
 		return storedEvent{}, fmt.Errorf("event %d: %w", seq, err)
 	}
-	ev := storedEvent{Seq: seq, MsgID: msgID, ID: ce.ID, Type: strings.TrimPrefix(ce.Type, events.TypePrefix), Subject: ce.Subject}
+	ev := storedEvent{Seq: seq, MsgID: msgID, ID: ce.ID, Type: strings.TrimPrefix(ce.Type, contract.TypePrefix), Subject: ce.Subject}
 	var data struct {
 		TransaktionID string   `json:"transaktionId"`
 		Current       *balance `json:"current"`
@@ -73,11 +74,11 @@ func parseEvent(seq uint64, msgID string, body []byte) (storedEvent, error) {
 // readEvents reads every message on skattekonto.events.> with an ordered
 // consumer, as many as the stream says it holds there.
 func readEvents(ctx context.Context, js jetstream.JetStream) ([]storedEvent, error) {
-	st, err := js.Stream(ctx, events.StreamName)
+	st, err := js.Stream(ctx, contract.EventsStream)
 	if err != nil {
 		return nil, err
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(events.SubjectPrefix+">"))
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(contract.AllEvents))
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func readEvents(ctx context.Context, js jetstream.JetStream) ([]storedEvent, err
 	for _, n := range info.State.Subjects {
 		want += n
 	}
-	c, err := js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ">"}})
+	c, err := js.OrderedConsumer(ctx, contract.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contract.AllEvents}})
 	if err != nil {
 		return nil, err
 	}

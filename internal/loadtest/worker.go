@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
@@ -50,7 +51,7 @@ func RunWorker(ctx context.Context, cpuprofile string) error {
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("skattekonto-worker"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name(contract.ConnectionName), nats.MaxReconnects(-1))
 	if err != nil {
 		return err
 	}

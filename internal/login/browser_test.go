@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/schemas"
 )
@@ -146,8 +146,8 @@ func TestBrowserLogin(t *testing.T) {
 	// The AccessProblem is on the service subject, valid against its schema.
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer scancel()
-	c, err := e.js.OrderedConsumer(sctx, "SKATTEKONTO_EVENTS", jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"skattekonto.events.service.AccessProblem"}})
+	c, err := e.js.OrderedConsumer(sctx, contract.EventsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{contract.EventSubject(contract.ServiceToken, "AccessProblem")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestBrowserLogin(t *testing.T) {
 	// No stuck requests: the fetch queue drains, nothing waits for an ack.
 	deadline := time.Now().Add(time.Minute)
 	for {
-		cons, err := e.js.Consumer(sctx, jobs.FetchStream, jobs.Config{}.ConsumerConfig().Durable)
+		cons, err := e.js.Consumer(sctx, contract.FetchStream, contract.Durable)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,8 +23,6 @@ const (
 	// DefaultRefreshTTL is the refresh token's life assumed when the token
 	// answer does not tell it (SKATTEKONTO.md: about 65 minutes).
 	DefaultRefreshTTL = 65 * time.Minute
-	// Bucket is the NATS KV bucket of sealed tokens.
-	Bucket = "SKATTEKONTO_LOGIN"
 	// MaxAccounts bounds the accounts of one login.
 	MaxAccounts = 20
 )

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
@@ -221,7 +222,7 @@ func (e *testEnv) noSecrets(where, s string) {
 func (e *testEnv) streamText(ctx context.Context) string {
 	e.t.Helper()
 	var b strings.Builder
-	for _, stream := range []string{events.StreamName} {
+	for _, stream := range []string{contract.EventsStream} {
 		c, err := e.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 		if err != nil {
 			e.t.Fatal(err)

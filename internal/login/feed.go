@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 )
 
@@ -50,7 +51,7 @@ func (l *Login) shown(s *session, raw []byte) {
 	}
 	se := shownEvent{
 		Time:    ev.Time,
-		Type:    strings.TrimPrefix(ev.Type, "skattekonto."),
+		Type:    strings.TrimPrefix(ev.Type, contract.TypePrefix),
 		Account: maskAccount(ev.Subject),
 		Auth:    ev.Auth,
 		Summary: summary(se0(ev.Type), ev.Data),
@@ -66,7 +67,7 @@ func (l *Login) shown(s *session, raw []byte) {
 	s.mu.Unlock()
 }
 
-func se0(t string) string { return strings.TrimPrefix(t, "skattekonto.") }
+func se0(t string) string { return strings.TrimPrefix(t, contract.TypePrefix) }
 
 func maskAccount(s string) string {
 	n, err := idnr.Parse(s)

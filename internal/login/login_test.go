@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
@@ -264,11 +265,11 @@ func TestTokensSealedInKV(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := e.js.Stream(ctx, "KV_"+Bucket)
+	stream, err := e.js.Stream(ctx, "KV_"+contract.LoginBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := stream.GetLastMsgForSubject(ctx, "$KV."+Bucket+"."+storeKey(id))
+	raw, err := stream.GetLastMsgForSubject(ctx, "$KV."+contract.LoginBucket+"."+storeKey(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestTokensSealedInKV(t *testing.T) {
 	}
 	readAll(t, resp)
 	deadline := time.Now().Add(10 * time.Second)
-	kv, err := e.js.KeyValue(ctx, Bucket)
+	kv, err := e.js.KeyValue(ctx, contract.LoginBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 )
 
 // ReportAccessProblem returns an OnEnd that publishes an AccessProblem
@@ -37,12 +37,12 @@ func ReportAccessProblem(js jetstream.JetStream, log zerolog.Logger) func(contex
 // AccessProblemEvent is the event that reports the end of a login.
 func AccessProblemEvent(e Ended) events.Event {
 	return events.Event{
-		ID:      events.NewID(events.ServiceSubject, events.TypeAccessProblem, events.ProblemTokenRefused, e.Session),
+		ID:      events.NewID(contract.ServiceToken, events.TypeAccessProblem, events.ProblemTokenRefused, e.Session),
 		Type:    events.TypeAccessProblem,
-		Subject: events.ServiceSubject,
+		Subject: contract.ServiceToken,
 		Time:    e.At,
 		FetchID: e.Session,
-		Auth:    jobs.AuthUser,
+		Auth:    contract.AuthUser,
 		Data: events.AccessProblem{
 			Kind: events.ProblemTokenRefused,
 			Detail: fmt.Sprintf("a user's login ended (%s): its accounts %s are no longer fetched with it until the user logs in again",

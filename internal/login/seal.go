@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/oauth2"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // record is what is kept of a login across restarts, sealed.
@@ -79,7 +81,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, key []byte) (*tokenS
 		return nil, err
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:         Bucket,
+		Bucket:         contract.LoginBucket,
 		Description:    "skattekonto-events: users' logins, sealed with AES-GCM",
 		History:        1,
 		TTL:            12 * time.Hour, // more than 10 refreshes of 65 minutes
@@ -87,7 +89,7 @@ func openStore(ctx context.Context, js jetstream.JetStream, key []byte) (*tokenS
 		Storage:        jetstream.FileStorage,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create KV bucket %s: %w", Bucket, err)
+		return nil, fmt.Errorf("create KV bucket %s: %w", contract.LoginBucket, err)
 	}
 	return &tokenStore{kv: kv, sealer: s}, nil
 }

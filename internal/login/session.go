@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/oauth2"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
@@ -183,7 +184,7 @@ func (l *Login) start(ctx context.Context, r record) (*session, error) {
 	}
 	// Subscribe before the first request, so no event is missed.
 	for _, a := range s.accounts {
-		sub, err := l.nc.Subscribe("skattekonto.events."+a.String()+".>", func(m *nats.Msg) { l.shown(s, m.Data) })
+		sub, err := l.nc.Subscribe(contract.AccountEvents(a.String()), func(m *nats.Msg) { l.shown(s, m.Data) })
 		if err != nil {
 			s.unsubscribe()
 			return nil, fmt.Errorf("subscribe to events: %w", err)
@@ -240,13 +241,6 @@ func (l *Login) cadence(ctx context.Context, s *session) {
 	}
 }
 
-// wireRequest is a fetch request served with a user's login.
-type wireRequest struct {
-	Auth      string `json:"auth"`
-	Session   string `json:"session"`
-	RequestID string `json:"requestId"`
-}
-
 // round publishes one fetch request per account, after making sure the
 // login still has a token (refreshing it if due).
 func (l *Login) round(ctx context.Context, s *session) {
@@ -268,8 +262,8 @@ func (l *Login) round(ctx context.Context, s *session) {
 		s.published++
 		n := s.published
 		s.mu.Unlock()
-		body, _ := json.Marshal(wireRequest{Auth: jobs.AuthUser, Session: s.id, RequestID: s.requestPrefix() + strconv.Itoa(n)})
-		if _, err := l.js.Publish(ctx, jobs.FetchSubjectPrefix+a.String(), body); err != nil {
+		body, _ := json.Marshal(contract.FetchRequest{Auth: new(contract.AuthUser), Session: new(s.id), RequestID: new(s.requestPrefix() + strconv.Itoa(n))})
+		if _, err := l.js.Publish(ctx, contract.FetchSubject(a.String()), body); err != nil {
 			if ctx.Err() != nil {
 				return
 			}

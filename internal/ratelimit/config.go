@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // Defaults for the zero values of Config.
 const (
-	DefaultSubject      = "skattekonto.ratelimit"
+	DefaultSubject      = contract.RateLimitPrefix
 	DefaultHeartbeat    = time.Second
 	DefaultRecoverAfter = 30 * time.Second
 )

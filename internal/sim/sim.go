@@ -7,9 +7,10 @@ import (
 	"net/http"
 	"sync"
 	"time"
-	_ "time/tzdata" // Europe/Stockholm on machines without zoneinfo
 
 	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // Paths of the simulated services.
@@ -37,15 +38,7 @@ const (
 )
 
 // stockholm is the zone of every date and timestamp the API shows.
-var stockholm = mustLoadLocation("Europe/Stockholm")
-
-func mustLoadLocation(name string) *time.Location {
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		panic(err) // cannot happen: time/tzdata is embedded
-	}
-	return loc
-}
+var stockholm = contract.Stockholm
 
 // Config configures a Sim. Zero values mean defaults.
 type Config struct {

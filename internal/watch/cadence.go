@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // Schedule is one JetStream message schedule of an account's cadence.
@@ -31,9 +33,6 @@ var DefaultCadence = []Schedule{
 	{Name: "daily", Spec: "0 30 6 * * *"},
 	{Name: "duedays", Spec: "0 0 12,16 9-12,23-26 * *"},
 }
-
-// serviceWindow are the hours of Skatteverket's service window (03:00–05:00).
-var serviceWindow = []int{3, 4}
 
 // ParseCadence reads a cadence:
 //   - "" or "default": DefaultCadence;
@@ -64,7 +63,7 @@ func ParseCadence(s string) ([]Schedule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cadence %q: %w", part, err)
 		}
-		for _, h := range serviceWindow {
+		for h := contract.ServiceWindowStart; h < contract.ServiceWindowEnd; h++ {
 			if hours[h] {
 				return nil, fmt.Errorf("cadence %q fires at %02d:xx, inside Skatteverket's service window 03:00–05:00", part, h)
 			}
@@ -86,7 +85,7 @@ func interval(s string) (time.Duration, bool) {
 // intervalSpec turns an interval into a schedule that avoids the service
 // window where it can.
 func intervalSpec(d time.Duration) string {
-	outside := "0-2,5-23"
+	outside := fmt.Sprintf("0-%d,%d-23", contract.ServiceWindowStart-1, contract.ServiceWindowEnd)
 	switch {
 	case d%time.Minute == 0 && time.Hour%d == 0:
 		m := int(d / time.Minute)
@@ -99,7 +98,7 @@ func intervalSpec(d time.Duration) string {
 		var hours []string
 		for h := 6; h < 6+24; h += step {
 			hh := h % 24
-			if !slices.Contains(serviceWindow, hh) {
+			if !contract.ServiceWindowHour(hh) {
 				hours = append(hours, strconv.Itoa(hh))
 			}
 		}

@@ -11,21 +11,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 )
-
-// Names shared with the worker (internal/jobs); tests there check they agree.
-const (
-	FetchStream    = "SKATTEKONTO_FETCH"
-	FetchPrefix    = "skattekonto.fetch."
-	SchedulePrefix = "skattekonto.schedule."
-	// RequestPrefix starts the subjects of the watch list's NATS requests:
-	// <prefix>register, <prefix>unregister, <prefix>list.
-	RequestPrefix = "skattekonto.watch."
-	queueGroup    = "skattekonto-watch"
-)
-
-var operations = []string{"saldo", "transaktioner", "utbetalningskonto", "utbetalningssparrar"}
 
 // Registration is one watched account.
 type Registration struct {
@@ -42,9 +30,9 @@ type Manager struct {
 
 // NewManager opens the fetch stream, which the worker creates.
 func NewManager(ctx context.Context, js jetstream.JetStream) (*Manager, error) {
-	st, err := js.Stream(ctx, FetchStream)
+	st, err := js.Stream(ctx, contract.FetchStream)
 	if err != nil {
-		return nil, fmt.Errorf("watch: open stream %s: %w", FetchStream, err)
+		return nil, fmt.Errorf("watch: open stream %s: %w", contract.FetchStream, err)
 	}
 	return &Manager{js: js, stream: st}, nil
 }
@@ -62,29 +50,30 @@ func (m *Manager) Register(ctx context.Context, omfragad, cadence string, ops []
 		return Registration{}, fmt.Errorf("watch: %w", err)
 	}
 	for i, op := range ops {
-		if !contains(operations, op) {
+		if !contract.KnownOperation(op) {
 			return Registration{}, fmt.Errorf("watch: unknown operation %q", op)
 		}
 		if contains(ops[:i], op) {
 			return Registration{}, fmt.Errorf("watch: operation %q listed twice", op)
 		}
 	}
-	body := []byte("{}")
+	var req contract.FetchRequest
 	if len(ops) > 0 {
-		body, _ = json.Marshal(map[string][]string{"operations": ops})
+		req.Operations = &ops
 	}
+	body, _ := json.Marshal(req) // {} when ops is empty
 	if _, err := m.Unregister(ctx, acct.String()); err != nil {
 		return Registration{}, err
 	}
 	for _, s := range scheds {
-		msg := nats.NewMsg(SchedulePrefix + acct.String() + "." + s.Name)
+		msg := nats.NewMsg(contract.ScheduleSubject(acct.String(), s.Name))
 		msg.Data = body
 		msg.Header.Set("Nats-Schedule", s.Spec)
-		msg.Header.Set("Nats-Schedule-Target", FetchPrefix+acct.String())
+		msg.Header.Set("Nats-Schedule-Target", contract.FetchSubject(acct.String()))
 		if s.Cron() {
-			msg.Header.Set("Nats-Schedule-Time-Zone", "Europe/Stockholm")
+			msg.Header.Set("Nats-Schedule-Time-Zone", contract.ZoneName)
 		}
-		if _, err := m.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(FetchStream)); err != nil {
+		if _, err := m.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(contract.FetchStream)); err != nil {
 			return Registration{}, fmt.Errorf("watch: publish schedule %s: %w", s.Name, err)
 		}
 	}
@@ -97,7 +86,7 @@ func (m *Manager) Unregister(ctx context.Context, omfragad string) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("watch: omfragad: %w", err)
 	}
-	subj := SchedulePrefix + acct.String() + ".>"
+	subj := contract.AccountSchedules(acct.String())
 	info, err := m.stream.Info(ctx, jetstream.WithSubjectFilter(subj))
 	if err != nil {
 		return false, fmt.Errorf("watch: %w", err)
@@ -113,13 +102,13 @@ func (m *Manager) Unregister(ctx context.Context, omfragad string) (bool, error)
 
 // List returns the watched accounts, ordered by identity number.
 func (m *Manager) List(ctx context.Context) ([]Registration, error) {
-	info, err := m.stream.Info(ctx, jetstream.WithSubjectFilter(SchedulePrefix+">"))
+	info, err := m.stream.Info(ctx, jetstream.WithSubjectFilter(contract.SchedulePrefix+">"))
 	if err != nil {
 		return nil, fmt.Errorf("watch: %w", err)
 	}
 	byAcct := map[string]*Registration{}
 	for subj := range info.State.Subjects {
-		rest := strings.TrimPrefix(subj, SchedulePrefix)
+		rest := strings.TrimPrefix(subj, contract.SchedulePrefix)
 		acct, name, ok := strings.Cut(rest, ".")
 		if !ok {
 			continue
@@ -135,11 +124,10 @@ func (m *Manager) List(ctx context.Context) ([]Registration, error) {
 		if r == nil {
 			r = &Registration{Omfragad: acct}
 			byAcct[acct] = r
-			var body struct {
-				Operations []string `json:"operations"`
+			var body contract.FetchRequest
+			if json.Unmarshal(msg.Data, &body) == nil && body.Operations != nil {
+				r.Operations = *body.Operations
 			}
-			_ = json.Unmarshal(msg.Data, &body)
-			r.Operations = body.Operations
 		}
 		r.Schedules = append(r.Schedules, Schedule{Name: name, Spec: msg.Header.Get("Nats-Schedule")})
 	}

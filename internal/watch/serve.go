@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // Request is the body of a register or unregister request.
@@ -35,12 +37,12 @@ func (m *Manager) Serve(nc *nats.Conn) (func() error, error) {
 		}
 		return nil
 	}
-	for verb, h := range map[string]func(context.Context, []byte) Reply{
-		"register":   m.serveRegister,
-		"unregister": m.serveUnregister,
-		"list":       m.serveList,
+	for subj, h := range map[string]func(context.Context, []byte) Reply{
+		contract.WatchRegister:   m.serveRegister,
+		contract.WatchUnregister: m.serveUnregister,
+		contract.WatchList:       m.serveList,
 	} {
-		sub, err := nc.QueueSubscribe(RequestPrefix+verb, queueGroup, func(msg *nats.Msg) {
+		sub, err := nc.QueueSubscribe(subj, contract.WatchQueueGroup, func(msg *nats.Msg) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			b, _ := json.Marshal(h(ctx, msg.Data))
@@ -48,7 +50,7 @@ func (m *Manager) Serve(nc *nats.Conn) (func() error, error) {
 		})
 		if err != nil {
 			_ = stop()
-			return nil, fmt.Errorf("watch: subscribe %s: %w", verb, err)
+			return nil, fmt.Errorf("watch: subscribe %s: %w", subj, err)
 		}
 		subs = append(subs, sub)
 	}
@@ -57,7 +59,7 @@ func (m *Manager) Serve(nc *nats.Conn) (func() error, error) {
 
 func decodeRequest(b []byte) (Request, error) {
 	var r Request
-	if len(b) > 64<<10 {
+	if len(b) > contract.MaxWatchRequestSize {
 		return r, fmt.Errorf("request of %d bytes is too large", len(b))
 	}
 	if err := json.Unmarshal(b, &r); err != nil {

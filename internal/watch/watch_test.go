@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
 )
 
@@ -57,17 +57,11 @@ func TestParseCadence(t *testing.T) {
 	}
 }
 
-func TestNamesAgreeWithWorker(t *testing.T) {
-	if FetchStream != jobs.FetchStream || FetchPrefix != jobs.FetchSubjectPrefix || SchedulePrefix != jobs.ScheduleSubjectPrefix {
-		t.Fatal("watch and jobs disagree on stream or subject names")
-	}
-}
-
 func TestRegisterListUnregisterOverNATS(t *testing.T) {
 	ctx := context.Background()
 	srv := natstest.RunTest(t)
 	nc, js := natstest.Connect(t, srv)
-	if _, err := js.CreateStream(ctx, jobs.FetchStreamConfig(1)); err != nil {
+	if _, err := js.CreateStream(ctx, contract.FetchStreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
 	m, err := NewManager(ctx, js)
@@ -82,7 +76,7 @@ func TestRegisterListUnregisterOverNATS(t *testing.T) {
 	ask := func(verb string, req any) Reply {
 		t.Helper()
 		b, _ := json.Marshal(req)
-		msg, err := nc.Request(RequestPrefix+verb, b, 5*time.Second)
+		msg, err := nc.Request(contract.WatchPrefix+verb, b, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
