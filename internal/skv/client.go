@@ -263,7 +263,7 @@ func (c *Client) send(ctx context.Context, op Operation, u, authz string, tr *Tr
 		}
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
-		e.Err = errors.New("access token not accepted")
+		e.Err = ErrTokenNotAccepted
 	}
 	return nil, resp, e
 }

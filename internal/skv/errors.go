@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +40,49 @@ var (
 	// ErrNoCertificate is returned by CertificateExpiry when no client
 	// certificate is configured.
 	ErrNoCertificate = errors.New("no client certificate configured")
+	// ErrTokenNotAccepted means the API answered 401 to the access token
+	// (revoked or expired) even after the client renewed it once. Not
+	// retryable.
+	ErrTokenNotAccepted = errors.New("access token not accepted")
 )
+
+// Felkod values: Skatteverket's error codes, as in Error.Felkod.
+const (
+	FelkodInvalidIdentity = 1 // 400 "Felaktigt organisationsnummer"
+	FelkodInvalidDate     = 2 // 400 "Felaktigt datum"
+	FelkodNoAccount       = 3 // 404 "Registrerat skattekonto saknas"
+	FelkodInternal        = 4 // 500 "Internt fel"; retryable
+	FelkodAccountClosed   = 5 // 503 "Skattekontot är stängt"; retryable
+	FelkodNotAuthorised   = 6 // 403 "Auktorisation saknas": no agent authorisation
+)
+
+// Sentinels of the felkods, usable with errors.Is on any error from the
+// client: an *Error matches the sentinel of its Felkod, whatever its
+// message.
+var (
+	ErrInvalidIdentity error = felkodError(FelkodInvalidIdentity)
+	ErrInvalidDate     error = felkodError(FelkodInvalidDate)
+	ErrNoAccount       error = felkodError(FelkodNoAccount)
+	ErrInternal        error = felkodError(FelkodInternal)
+	ErrAccountClosed   error = felkodError(FelkodAccountClosed)
+	ErrNotAuthorised   error = felkodError(FelkodNotAuthorised)
+)
+
+// felkodError is the sentinel of one felkod.
+type felkodError int
+
+var felkodMeaning = map[felkodError]string{
+	FelkodInvalidIdentity: "invalid identity number",
+	FelkodInvalidDate:     "invalid date",
+	FelkodNoAccount:       "no tax account registered",
+	FelkodInternal:        "internal error",
+	FelkodAccountClosed:   "tax account closed",
+	FelkodNotAuthorised:   "agent authorisation missing",
+}
+
+func (f felkodError) Error() string {
+	return "felkod " + strconv.Itoa(int(f)) + ": " + felkodMeaning[f]
+}
 
 // Error is an unsuccessful answer from the API or a failed attempt to get
 // one. Use errors.As to get it from an error returned by the client.
@@ -97,6 +140,26 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Is makes errors.Is see what the answer shows: the sentinel of its
+// felkod (ErrNoAccount, ErrNotAuthorised, …), and ErrScopeMissing for
+// the gateway's refusal of a token that lacks the scope.
+func (e *Error) Is(target error) bool {
+	switch t := target.(type) {
+	case felkodError:
+		return e.Felkod == int(t)
+	}
+	return target == ErrScopeMissing && e.scopeRefused()
+}
+
+// scopeRefused reports whether the answer is the API gateway's refusal of
+// a token without the required scope: 403 without a felkod, whose only
+// distinguishing mark is its text, observed as {"error": "The required
+// scopes are not authorized"}. Felkod 6, also a 403, is something else.
+func (e *Error) scopeRefused() bool {
+	return e.Status == http.StatusForbidden && e.Felkod == 0 &&
+		strings.Contains(strings.ToLower(e.Felmeddelande), "scope")
+}
+
 // Retryable reports whether asking again later may succeed: felkod 4 and
 // 5, HTTP 429, 500, 502, 503 and 504, timeouts, connection errors and
 // garbled answers are; felkod 1, 2, 3 and 6, other 4xx answers, refused
@@ -112,9 +175,9 @@ func (e *Error) Retryable() bool {
 		return true
 	}
 	switch e.Felkod {
-	case 4, 5:
+	case FelkodInternal, FelkodAccountClosed:
 		return true
-	case 1, 2, 3, 6:
+	case FelkodInvalidIdentity, FelkodInvalidDate, FelkodNoAccount, FelkodNotAuthorised:
 		return false
 	}
 	if e.Status != 0 && e.Status != 200 {
