@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -281,5 +282,49 @@ func TestReadVarTableRefusesMalformedTables(t *testing.T) {
 				t.Errorf("accepted: %v", rows)
 			}
 		})
+	}
+}
+
+// mdLink finds inline markdown links and images: [text](target).
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
+
+// TestDocsStayInTheRepository checks what a user reads — README.md,
+// BENCHMARKS.md and docs/*.md — for relative links: each must name a file
+// or directory inside the repository that exists (no ../shared links, no
+// dead ones), and no other file holds a second table of variables.
+func TestDocsStayInTheRepository(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = append(docs, filepath.Join(root, "README.md"), filepath.Join(root, "BENCHMARKS.md"))
+	for _, path := range docs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, path)
+		for _, m := range mdLink.FindAllSubmatch(b, -1) {
+			target := string(m[1])
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") || strings.HasPrefix(target, "#") {
+				continue
+			}
+			target, _, _ = strings.Cut(target, "#")
+			abs := filepath.Join(filepath.Dir(path), filepath.FromSlash(target))
+			if r, err := filepath.Rel(root, abs); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+				t.Errorf("%s: link %q leaves the repository", rel, m[1])
+				continue
+			}
+			if _, err := os.Stat(abs); err != nil {
+				t.Errorf("%s: link %q is dead", rel, m[1])
+			}
+		}
+		if filepath.Base(path) != filepath.Base(configDoc) && bytes.Contains(b, []byte("| variable |")) {
+			t.Errorf("%s: a table of variables; the one table is docs/configuration.md (link to it)", rel)
+		}
 	}
 }
