@@ -37,17 +37,24 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// flags are the command line: the library's Config and the tool's own.
+type flags struct {
+	cfg                  loadtest.Config
+	crash, workerMode    bool
+	jsonFile, cpuprofile string
+	quiet                bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (flags, error) {
+	var f flags
+	cfg := &f.cfg
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		cfg        loadtest.Config
-		crash      = fs.Bool("crash", false, "run the crash test instead of the load test")
-		jsonFile   = fs.String("json", "", "also write the JSON summary to this file")
-		cpuprofile = fs.String("cpuprofile", "", "run workers as this tool's in-process worker and write each one's CPU profile to this path (worker i: path.i)")
-		workerMode = fs.Bool("worker-mode", false, "internal: run as a worker process (environment as cmd/worker)")
-		quiet      = fs.Bool("quiet", false, "no progress lines")
-	)
+	fs.BoolVar(&f.crash, "crash", false, "run the crash test instead of the load test")
+	fs.StringVar(&f.jsonFile, "json", "", "also write the JSON summary to this file")
+	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "run workers as this tool's in-process worker and write each one's CPU profile to this path (worker i: path.i)")
+	fs.BoolVar(&f.workerMode, "worker-mode", false, "internal: run as a worker process (environment as cmd/worker)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s) on loopback, comma-separated; empty: embedded server")
 	fs.StringVar(&cfg.SimURL, "sim-url", "", "root URL of a running simulator (plain http on loopback); empty: in process")
 	fs.IntVar(&cfg.Accounts, "accounts", 0, "accounts (default 10000; crash 300)")
@@ -72,79 +79,102 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.KillMax, "kill-max", 3*time.Second, "crash: longest pause between worker kills")
 	fs.DurationVar(&cfg.Quiet, "quiet-timeout", 90*time.Second, "crash: bound on the wait for every answer after the chaos")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return f, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if cfg.Rounds == 0 {
 		cfg.Rounds = -1 // none: the library's zero means its default
 	}
-	if *workerMode {
-		return loadtest.RunWorker(ctx, *cpuprofile)
+	return f, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
 	}
-	if !*quiet {
-		cfg.Progress = stderr
+	if f.workerMode {
+		return loadtest.RunWorker(ctx, f.cpuprofile)
 	}
-	if *cpuprofile != "" {
-		if *crash {
+	if !f.quiet {
+		f.cfg.Progress = stderr
+	}
+	if f.cpuprofile != "" {
+		if f.crash {
 			return errors.New("-cpuprofile is for load runs")
 		}
-		self, err := os.Executable()
-		if err != nil {
+		if err := profileWorkers(&f.cfg, f.cpuprofile); err != nil {
 			return err
-		}
-		prof, err := filepath.Abs(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		cfg.SelfWorker = self
-		cfg.WorkerArgs = func(i, gen int) []string {
-			p := prof
-			if i > 0 || gen > 0 {
-				p += "." + strconv.Itoa(i)
-				if gen > 0 {
-					p += "-" + strconv.Itoa(gen)
-				}
-			}
-			return []string{"-worker-mode", "-cpuprofile", p}
 		}
 	}
-
 	var (
 		out    any
 		runErr error
 	)
-	if *crash {
-		rep, err := loadtest.Crash(ctx, cfg)
+	if f.crash {
+		rep, err := loadtest.Crash(ctx, f.cfg)
 		if rep != nil {
 			out = rep
 			printCrash(stderr, rep)
 		}
 		runErr = err
 	} else {
-		rep, err := loadtest.Run(ctx, cfg)
+		rep, err := loadtest.Run(ctx, f.cfg)
 		if rep != nil {
 			out = rep
 		}
 		runErr = err
 	}
 	if out != nil {
-		b, err := json.MarshalIndent(out, "", "  ")
-		if err != nil {
+		if err := writeJSON(stdout, f.jsonFile, out); err != nil {
 			return err
-		}
-		b = append(b, '\n')
-		if _, err := stdout.Write(b); err != nil {
-			return err
-		}
-		if *jsonFile != "" {
-			if err := os.WriteFile(*jsonFile, b, 0o644); err != nil {
-				return err
-			}
 		}
 	}
 	return runErr
+}
+
+// profileWorkers runs the workers as this tool in worker mode, each
+// writing its CPU profile next to path (worker i, generation gen:
+// path.i-gen).
+func profileWorkers(cfg *loadtest.Config, path string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	prof, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	cfg.SelfWorker = self
+	cfg.WorkerArgs = func(i, gen int) []string {
+		p := prof
+		if i > 0 || gen > 0 {
+			p += "." + strconv.Itoa(i)
+			if gen > 0 {
+				p += "-" + strconv.Itoa(gen)
+			}
+		}
+		return []string{"-worker-mode", "-cpuprofile", p}
+	}
+	return nil
+}
+
+// writeJSON writes the summary to stdout and, when file is set, to file.
+func writeJSON(stdout io.Writer, file string, summary any) error {
+	b, err := json.MarshalIndent(summary, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if _, err := stdout.Write(b); err != nil {
+		return err
+	}
+	if file != "" {
+		return os.WriteFile(file, b, 0o644)
+	}
+	return nil
 }
 
 func printCrash(w io.Writer, r *loadtest.CrashReport) {

@@ -48,76 +48,84 @@ func envBool(name string, def bool) bool {
 	return def
 }
 
-// run serves until ctx ends. Every flag has an environment default
+// options are skvsim's flags.
+type options struct {
+	addr, certsDir, scenario     string
+	useTLS, seedDemo             bool
+	latency, clientValid         time.Duration
+	rateLimit                    float64
+	clientID, clientSecret, host string
+	level                        zerolog.Level
+}
+
+// parseFlags reads the flags; every flag has an environment default
 // SKVSIM_<FLAG> (upper case, dashes as underscores).
-func run(ctx context.Context, args []string, stdout io.Writer) error {
+func parseFlags(args []string, stdout io.Writer) (options, error) {
+	var o options
 	fs := flag.NewFlagSet("skvsim", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	addr := fs.String("addr", envOr("SKVSIM_ADDR", "127.0.0.1:8443"), "listen address")
-	useTLS := fs.Bool("tls", envBool("SKVSIM_TLS", true), "serve HTTPS requiring client certificates (throwaway certs in -certs-dir)")
-	certsDir := fs.String("certs-dir", envOr("SKVSIM_CERTS_DIR", "./sim-certs"), "directory for the generated certificates")
-	scenario := fs.String("scenario", envOr("SKVSIM_SCENARIO", ""), "scenario JSON file to load")
-	seedDemo := fs.Bool("seed-demo", envBool("SKVSIM_SEED_DEMO", true), "load the demo accounts")
+	fs.StringVar(&o.addr, "addr", envOr("SKVSIM_ADDR", "127.0.0.1:8443"), "listen address")
+	fs.BoolVar(&o.useTLS, "tls", envBool("SKVSIM_TLS", true), "serve HTTPS requiring client certificates (throwaway certs in -certs-dir)")
+	fs.StringVar(&o.certsDir, "certs-dir", envOr("SKVSIM_CERTS_DIR", "./sim-certs"), "directory for the generated certificates")
+	fs.StringVar(&o.scenario, "scenario", envOr("SKVSIM_SCENARIO", ""), "scenario JSON file to load")
+	fs.BoolVar(&o.seedDemo, "seed-demo", envBool("SKVSIM_SEED_DEMO", true), "load the demo accounts")
 	latencyDef, _ := time.ParseDuration(envOr("SKVSIM_LATENCY", "0s"))
-	latency := fs.Duration("latency", latencyDef, "latency added to every API call")
+	fs.DurationVar(&o.latency, "latency", latencyDef, "latency added to every API call")
 	rateDef, _ := strconv.ParseFloat(envOr("SKVSIM_RATE_LIMIT", "0"), 64)
-	rateLimit := fs.Float64("rate-limit", rateDef, "API calls per second (0: unlimited)")
-	clientID := fs.String("client-id", envOr("SKVSIM_CLIENT_ID", sim.DefaultClientID), "client id required")
-	clientSecret := fs.String("client-secret", envOr("SKVSIM_CLIENT_SECRET", sim.DefaultClientSecret), "client secret required")
-	clientValid := fs.Duration("client-cert-valid-for", 0, "validity of the generated client certificate, e.g. 240h to try a certificate near expiry (0: one year; any other value regenerates the certificates)")
+	fs.Float64Var(&o.rateLimit, "rate-limit", rateDef, "API calls per second (0: unlimited)")
+	fs.StringVar(&o.clientID, "client-id", envOr("SKVSIM_CLIENT_ID", sim.DefaultClientID), "client id required")
+	fs.StringVar(&o.clientSecret, "client-secret", envOr("SKVSIM_CLIENT_SECRET", sim.DefaultClientSecret), "client secret required")
+	fs.DurationVar(&o.clientValid, "client-cert-valid-for", 0, "validity of the generated client certificate, e.g. 240h to try a certificate near expiry (0: one year; any other value regenerates the certificates)")
 	logLevel := fs.String("log-level", envOr("SKVSIM_LOG_LEVEL", "info"), "zerolog level (debug logs every call)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	lvl, err := zerolog.ParseLevel(*logLevel)
 	if err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+		return o, fmt.Errorf("-log-level: %w", err)
 	}
-	logger := zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger()
-
-	host, _, err := net.SplitHostPort(*addr)
+	o.level = lvl
+	host, _, err := net.SplitHostPort(o.addr)
 	if err != nil {
-		return fmt.Errorf("-addr %q: %w", *addr, err)
+		return o, fmt.Errorf("-addr %q: %w", o.addr, err)
 	}
-	if !*useTLS && !isLoopback(host) {
-		return fmt.Errorf("-addr %q: plain HTTP only on a loopback address (use -tls)", *addr)
+	if !o.useTLS && !isLoopback(host) {
+		return o, fmt.Errorf("-addr %q: plain HTTP only on a loopback address (use -tls)", o.addr)
 	}
+	o.host = host
+	return o, nil
+}
 
+// run serves until ctx ends.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	logger := zerolog.New(os.Stderr).Level(o.level).With().Timestamp().Logger()
 	s := sim.New(sim.Config{
-		ClientID: *clientID, ClientSecret: *clientSecret,
-		Latency: *latency, RateLimit: *rateLimit, RequireMTLS: *useTLS, Logger: &logger,
+		ClientID: o.clientID, ClientSecret: o.clientSecret,
+		Latency: o.latency, RateLimit: o.rateLimit, RequireMTLS: o.useTLS, Logger: &logger,
 	})
 	defer s.Close()
-	if *seedDemo {
-		s.SeedDemo()
+	if err := seed(s, o); err != nil {
+		return err
 	}
-	if *scenario != "" {
-		f, err := os.Open(*scenario)
-		if err != nil {
-			return fmt.Errorf("-scenario: %w", err)
-		}
-		err = s.LoadScenario(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("-scenario %s: %w", *scenario, err)
-		}
-	}
-
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	scheme := "http"
 	var paths map[string]string
-	if *useTLS {
-		certs, p, err := ensureCerts(*certsDir, host, *clientValid)
+	if o.useTLS {
+		certs, p, err := ensureCerts(o.certsDir, o.host, o.clientValid)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("certificates in %s: %w", *certsDir, err)
+			return fmt.Errorf("certificates in %s: %w", o.certsDir, err)
 		}
 		paths = p
 		if srv.TLSConfig, err = certs.ServerTLSConfig(); err != nil {
@@ -126,8 +134,37 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		scheme = "https"
 	}
-	root := scheme + "://" + ln.Addr().String()
+	printHowTo(stdout, s, scheme+"://"+ln.Addr().String(), o, paths)
+	if err := serve(ctx, srv, ln, o.useTLS); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "skvsim stopped")
+	return nil
+}
 
+// seed loads the demo accounts and the scenario file the options name.
+func seed(s *sim.Sim, o options) error {
+	if o.seedDemo {
+		s.SeedDemo()
+	}
+	if o.scenario == "" {
+		return nil
+	}
+	f, err := os.Open(o.scenario)
+	if err != nil {
+		return fmt.Errorf("-scenario: %w", err)
+	}
+	err = s.LoadScenario(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("-scenario %s: %w", o.scenario, err)
+	}
+	return nil
+}
+
+// printHowTo tells where the simulator listens and how to point the
+// worker at it; paths are the certificate files, nil without TLS.
+func printHowTo(stdout io.Writer, s *sim.Sim, root string, o options, paths map[string]string) {
 	fmt.Fprintf(stdout, "skvsim listening on %s\n", root)
 	fmt.Fprintf(stdout, "admin API: %s/admin/accounts\n", root)
 	if paths != nil {
@@ -136,8 +173,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\nPoint the worker at it:\n")
 	fmt.Fprintf(stdout, "export SKV_BASE_URL=%s\n", s.BaseURL(root))
 	fmt.Fprintf(stdout, "export SKV_TOKEN_URL=%s\n", s.TokenURL(root))
-	fmt.Fprintf(stdout, "export SKV_CLIENT_ID=%s\n", *clientID)
-	if *clientSecret == sim.DefaultClientSecret {
+	fmt.Fprintf(stdout, "export SKV_CLIENT_ID=%s\n", o.clientID)
+	if o.clientSecret == sim.DefaultClientSecret {
 		fmt.Fprintf(stdout, "export SKV_CLIENT_SECRET=%s\n", sim.DefaultClientSecret)
 	} else {
 		fmt.Fprintf(stdout, "export SKV_CLIENT_SECRET=<the value of -client-secret>\n")
@@ -145,10 +182,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if paths != nil {
 		fmt.Fprintf(stdout, "export SKV_CERT_FILE=%s\nexport SKV_KEY_FILE=%s\nexport SKV_CA_FILE=%s\n", paths[sim.FileClient], paths[sim.FileClientKey], paths[sim.FileCA])
 	}
+}
 
+// serve serves on ln until ctx ends, then shuts down, giving calls in
+// flight 5s.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, useTLS bool) error {
 	errc := make(chan error, 1)
 	go func() {
-		if *useTLS {
+		if useTLS {
 			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
@@ -167,7 +208,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	fmt.Fprintln(stdout, "skvsim stopped")
 	return nil
 }
 

@@ -52,8 +52,6 @@ type httpDeps struct {
 	readyCache time.Duration
 }
 
-// durable is the name of the workers' pull consumer (jobs' default).
-
 // readiness returns the checks behind /readyz: the NATS connection, the
 // two streams, and an access token for the API.
 func readiness(d httpDeps) *health.Checker {
@@ -145,6 +143,14 @@ func serveHTTP(cfg *config.Config, d httpDeps) (*http.Server, error) {
 	}()
 	d.log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz and /metrics")
 	return srv, nil
+}
+
+// shutdownHTTP stops the operations endpoints, giving requests in flight
+// 5s to finish.
+func shutdownHTTP(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
 }
 
 // promLogger sends promhttp's errors to the log.

@@ -17,10 +17,10 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
 
-// newLogin builds the user login (LOGIN_ENABLED=true): the page to mount
-// under /login/ and the sessions the worker fetches with. Disabled, it
-// returns nils and a no-op stop.
-func newLogin(ctx context.Context, cfg *config.Config, nc *nats.Conn, js jetstream.JetStream, api *skv.Client, log zerolog.Logger) (jobs.Sessions, http.Handler, func(), error) {
+// newLogin builds the user login (LOGIN_ENABLED=true) on the login
+// endpoints of ep: the page to mount under /login/ and the sessions the
+// worker fetches with. Disabled, it returns nils and a no-op stop.
+func newLogin(ctx context.Context, cfg *config.Config, ep endpoints, nc *nats.Conn, js jetstream.JetStream, api *skv.Client, log zerolog.Logger) (jobs.Sessions, http.Handler, func(), error) {
 	if !cfg.LoginEnabled {
 		return nil, nil, func() {}, nil
 	}
@@ -28,8 +28,8 @@ func newLogin(ctx context.Context, cfg *config.Config, nc *nats.Conn, js jetstre
 	l, err := login.New(ctx, nc, js, login.Config{
 		ClientID:     base.ClientID,
 		ClientSecret: base.ClientSecret,
-		AuthorizeURL: cfg.LoginAuthorizeURL,
-		TokenURL:     cfg.LoginTokenURL,
+		AuthorizeURL: ep.AuthorizeURL,
+		TokenURL:     ep.LoginTokenURL,
 		RedirectURL:  cfg.LoginRedirectURL,
 		Scopes:       base.Scopes,
 		API:          base,

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/sim"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// workerEnv clears every variable the worker reads, then sets env.
+func workerEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, p := range []string{"NATS_", "SKV_", "HTTP_", "LOG_", "DATA_", "EMBEDDED_", "SIM_", "WORKER_", "STREAM", "EVENTS_", "REMINDER_", "SHORTFALL_", "CERTIFICATE_", "BOOKING_", "LOGIN_"} {
+			if strings.HasPrefix(k, p) {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+		}
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+// TestRunShowsConfigurationWithoutSecrets starts the whole worker on its
+// embedded NATS server and simulator, with the user login on, and checks
+// what it prints: the effective configuration, with no secret in it or
+// anywhere else in the output.
+func TestRunShowsConfigurationWithoutSecrets(t *testing.T) {
+	const secret = "cs-Zq91-never-print"
+	key := []byte("tk-Zq92-32-bytes-of-token-key!!!")
+	workerEnv(t, map[string]string{
+		"DATA_DIR":           t.TempDir(),
+		"EMBEDDED_NATS_ADDR": "127.0.0.1:0",
+		"SIM_ADDR":           "127.0.0.1:0",
+		"HTTP_ADDR":          "127.0.0.1:0",
+		"LOG_FORMAT":         "json",
+		"SKV_CLIENT_SECRET":  secret,
+		"LOGIN_ENABLED":      "true",
+		"LOGIN_REDIRECT_URL": "http://localhost:8080/login/callback",
+		"LOGIN_TOKEN_KEY":    base64.StdEncoding.EncodeToString(key),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, out) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "worker consuming") {
+		select {
+		case err := <-errc:
+			t.Fatalf("run ended early: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker did not start:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	got := out.String()
+	for _, want := range []string{`"message":"effective configuration (secrets masked)"`, `"SKV_CLIENT_SECRET":"(set)"`, `"LOGIN_TOKEN_KEY":"(set)"`,
+		`"SKV_ENV":"sim"`, `"WORKER_CONCURRENCY":"128"`, "user login enabled", "worker drained"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %s:\n%s", want, got)
+		}
+	}
+	for _, s := range []string{secret, "Zq9", string(key), base64.StdEncoding.EncodeToString(key)} {
+		if strings.Contains(got, s) {
+			t.Errorf("output shows the secret %q:\n%s", s, got)
+		}
+	}
+}
+
+// TestAPIEndpoints: the simulator's endpoints are handed back, not
+// written into the configuration, and configured login endpoints win.
+func TestAPIEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		cfg                 config.Config
+		wantBase, wantLogin string // prefixes; "sim" means the simulator's root
+	}{
+		{"configured API", config.Config{SKVEnv: config.EnvTest, SKVBaseURL: "https://api.example.se/v2", SKVTokenURL: "https://t.example.se/token",
+			SKVClientID: "id", SKVClientSecret: "s", LoginAuthorizeURL: "https://login.example.se/authorize"}, "https://api.example.se/v2", "https://login.example.se/authorize"},
+		{"simulator", config.Config{SKVEnv: config.EnvSim, SimAddr: "127.0.0.1:0", SKVScope: "ska"}, "sim", "sim"},
+		{"simulator with a configured login", config.Config{SKVEnv: config.EnvSim, SimAddr: "127.0.0.1:0", SKVScope: "ska",
+			LoginAuthorizeURL: "https://login.example.se/authorize", LoginTokenURL: "https://login.example.se/token"}, "sim", "https://login.example.se/authorize"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := tc.cfg
+			ep, stop, err := apiEndpoints(&tc.cfg, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+			if !reflect.DeepEqual(before, tc.cfg) {
+				t.Errorf("configuration changed: got %+v, want %+v", tc.cfg, before)
+			}
+			simRoot := strings.TrimSuffix(ep.TokenURL, sim.TokenPath)
+			want := func(w string) string {
+				if w == "sim" {
+					return simRoot
+				}
+				return w
+			}
+			if tc.cfg.Sim() && (!strings.HasPrefix(simRoot, "http://127.0.0.1:") || ep.ClientID != simClientID || ep.ClientSecret != simClientSecret) {
+				t.Errorf("simulator endpoints: %+v", ep)
+			}
+			if !strings.HasPrefix(ep.BaseURL, want(tc.wantBase)) || !strings.HasPrefix(ep.AuthorizeURL, want(tc.wantLogin)) || ep.AuthorizeURL == "" {
+				t.Errorf("got base %q login %q, want prefixes %q and %q", ep.BaseURL, ep.AuthorizeURL, want(tc.wantBase), want(tc.wantLogin))
+			}
+		})
+	}
+}

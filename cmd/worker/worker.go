@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/booking"
+	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+	"github.com/skattekonto-events/skattekonto-events/internal/watch"
+)
+
+// newWorker prepares the fetch worker with the diff's settings and the
+// booking proposer.
+func newWorker(ctx context.Context, cfg *config.Config, js jetstream.JetStream, api *skv.Client, store *events.Store,
+	sessions jobs.Sessions, m *metrics.Metrics, log zerolog.Logger) (*jobs.Worker, error) {
+	voucher, err := newVoucher(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return jobs.New(ctx, js, api, store, jobs.Config{
+		Concurrency:  cfg.Concurrency,
+		AckWait:      cfg.AckWait,
+		MaxDeliver:   cfg.MaxDeliver,
+		DrainTimeout: cfg.DrainTimeout,
+		Replicas:     cfg.StreamReplicas,
+		NoCreate:     !cfg.StreamsCreate,
+		Diff: events.Options{
+			ReminderDays: cfg.ReminderDays,
+			Uppmaning:    cfg.ShortfallUppmaning,
+			Krav:         cfg.ShortfallKrav,
+			Voucher:      voucher,
+		},
+		CertificateWarn: cfg.CertificateWarn,
+		Logger:          log,
+		Metrics:         m,
+		// The organisation certificate is checked at start and daily.
+		CertificateExpiry: api.CertificateExpiry,
+		Sessions:          sessions,
+	})
+}
+
+// newVoucher returns the booking proposer: the default rule table, or the
+// file BOOKING_RULES_FILE, with the disputed accounts from configuration.
+func newVoucher(cfg *config.Config) (func(string, *events.APIRow) *events.Voucher, error) {
+	table := booking.Default()
+	if cfg.BookingRulesFile != "" {
+		t, err := booking.LoadFile(cfg.BookingRulesFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: BOOKING_RULES_FILE: %w", err)
+		}
+		table = t
+	}
+	propose, err := table.Proposer(booking.Settings{
+		PrelSkatt:      cfg.BookingPrelSkatt,
+		Arbetsgivaravg: cfg.BookingArbetsgivavg,
+		SlutligSkatt:   cfg.BookingSlutligSkatt,
+		MomsRefund:     cfg.BookingMomsRefund,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: BOOKING_*: %w", err)
+	}
+	return propose, nil
+}
+
+// serveWatch answers the watch list's requests on nc; stop ends it.
+func serveWatch(ctx context.Context, js jetstream.JetStream, nc *nats.Conn) (stop func(), err error) {
+	wm, err := watch.NewManager(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	stopServe, err := wm.Serve(nc)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = stopServe() }, nil
+}

@@ -1,0 +1,67 @@
+package natsserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Local is the NATS server a worker without NATS_URL uses: one it
+// started itself, or another worker's on the same address.
+type Local struct {
+	// URL is the client URL to connect to.
+	URL string
+	// Joined is set when another process already listened on the
+	// address and this one joined its server instead of starting one.
+	Joined bool
+	srv    *server.Server
+}
+
+// StartOrJoin starts an embedded server with JetStream on addr
+// (host:port), storing under storeDir, unless something already listens
+// there: then it is taken to be another worker's embedded server and
+// joined. Close stops a server it started.
+func StartOrJoin(addr, storeDir string) (*Local, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: address %q: port %q: %w", addr, port, err)
+	}
+	if p < 0 || p > 65535 {
+		return nil, fmt.Errorf("natsserver: address %q: port %d is not between 0 and 65535", addr, p)
+	}
+	if p != 0 && inUse(addr) {
+		return &Local{URL: "nats://" + addr, Joined: true}, nil
+	}
+	srv, err := Start(Config{StoreDir: storeDir, Host: host, Port: p, ServerName: "skattekonto-embedded"})
+	if err != nil {
+		return nil, err
+	}
+	return &Local{URL: srv.ClientURL(), srv: srv}, nil
+}
+
+// Close shuts down the server if this process started it, and waits
+// until it has stopped. A joined server is left running.
+func (l *Local) Close() {
+	if l.srv != nil {
+		l.srv.Shutdown()
+		l.srv.WaitForShutdown()
+	}
+}
+
+// inUse reports whether something already listens on addr.
+func inUse(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return errors.Is(err, syscall.EADDRINUSE)
+	}
+	_ = ln.Close()
+	return false
+}
