@@ -52,13 +52,15 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("skv config: CertFile/KeyFile: %w", err)
 		}
 	}
-	c.hc = cfg.HTTPClient
-	if c.hc == nil {
+	// Redirects are never followed (see ErrRedirect), with the caller's
+	// client too: it is copied, not changed.
+	c.hc = noRedirects(cfg.HTTPClient)
+	if cfg.HTTPClient == nil {
 		tr, err := newTransport(cfg.CAFile, c.certs, cfg.Timeout)
 		if err != nil {
 			return nil, err
 		}
-		c.hc = &http.Client{Transport: tr}
+		c.hc.Transport = tr
 	}
 	// The token request has no caller context (the oauth2 token source
 	// keeps its own), so bound it with the client's timeout.
@@ -264,6 +266,9 @@ func (c *Client) send(ctx context.Context, op Operation, u, authz string, tr *Tr
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		e.Err = ErrTokenNotAccepted
+	}
+	if isRedirect(resp.StatusCode) {
+		e.Err = redirectError(resp)
 	}
 	return nil, resp, e
 }
