@@ -330,24 +330,28 @@ func decodeErrorBody(body []byte) (int, string) {
 	return int(w.Felkod), strings.TrimSpace(msg)
 }
 
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
+// maxRetryAfter caps a Retry-After, in seconds or as a date. The rate
+// limiter caps the pause it makes of one further (ratelimit.Config.MaxPause).
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP
+// date, capped at maxRetryAfter in both forms; 0 when absent, past or
+// unreadable.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if n, ok := parseInt([]byte(v)); ok {
-		if n <= 0 {
-			return 0
-		}
-		if n > 24*3600 {
-			n = 24 * 3600
+	if strings.Trim(v, "0123456789") == "" {
+		n, ok := parseInt([]byte(v))
+		if !ok || n > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter // too many digits for an int64: a long time
 		}
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0
