@@ -184,6 +184,12 @@ func (c *Client) attempt(ctx context.Context, op Operation, u string, tr *Trace)
 			if ctx.Err() != nil {
 				return nil, wrapf(op, "%w", ctx.Err())
 			}
+			// A limiter that gave no slot in time (ratelimit.ErrWaitTimeout
+			// says Timeout, as a net.Error does) failed this attempt only.
+			var te interface{ Timeout() bool }
+			if errors.As(err, &te) && te.Timeout() {
+				return nil, &Error{Op: op, Err: fmt.Errorf("rate limiter: %w", err)}
+			}
 			return nil, wrapf(op, "rate limiter: %w", err)
 		}
 	}
