@@ -102,7 +102,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	// over NATS and all slow down on a 429.
 	var limiter skv.Limiter
 	if cfg.SKVRateLimit > 0 {
-		lim, err := ratelimit.New(nc, ratelimit.Config{Rate: cfg.SKVRateLimit, Logger: log})
+		lim, err := ratelimit.New(nc, ratelimit.Config{Rate: cfg.SKVRateLimit, MaxPeers: cfg.SKVRateMaxPeers, MaxPause: cfg.SKVRateMaxPause, MaxWait: cfg.SKVRateMaxWait, Logger: log})
 		if err != nil {
 			return fmt.Errorf("config: SKV_RATE_LIMIT: %w", err)
 		}
