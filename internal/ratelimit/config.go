@@ -63,9 +63,9 @@ type Config struct {
 	// MaxWait bounds each Wait, default 2m; Wait then returns
 	// ErrWaitTimeout.
 	MaxWait time.Duration
-	// Logger receives peer changes (info) and throttling (warn), at most
-	// a few lines at once and then one per 10s of each kind. The zero
-	// value logs nothing.
+	// Logger receives peer changes (info) and throttling (warn). Lines
+	// about peers come a few at once, then one per 10s of each kind. The
+	// zero value logs nothing.
 	Logger zerolog.Logger
 	// Now is the clock of pacing, pauses and recovery, default time.Now
 	// (for tests). Presence always runs on real time. Wait sleeps the real
