@@ -79,7 +79,7 @@ func newAPI(cfg *config.Config, ep endpoints, nc *nats.Conn, obs skv.Observer, l
 	var limiter skv.Limiter
 	stop = func() {}
 	if cfg.SKVRateLimit > 0 {
-		lim, err := ratelimit.New(nc, ratelimit.Config{Rate: cfg.SKVRateLimit, Logger: log})
+		lim, err := ratelimit.New(nc, ratelimit.Config{Rate: cfg.SKVRateLimit, MaxPeers: cfg.SKVRateMaxPeers, MaxPause: cfg.SKVRateMaxPause, MaxWait: cfg.SKVRateMaxWait, Logger: log})
 		if err != nil {
 			return nil, nil, fmt.Errorf("config: SKV_RATE_LIMIT: %w", err)
 		}

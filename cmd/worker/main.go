@@ -97,7 +97,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	defer shutdownHTTP(httpSrv)
-	stopWatch, err := serveWatch(ctx, js, nc)
+	stopWatch, err := serveWatch(ctx, cfg, js, nc)
 	if err != nil {
 		return err
 	}

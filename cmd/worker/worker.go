@@ -71,8 +71,8 @@ func newVoucher(cfg *config.Config) (func(string, *events.APIRow) *events.Vouche
 }
 
 // serveWatch answers the watch list's requests on nc; stop ends it.
-func serveWatch(ctx context.Context, js jetstream.JetStream, nc *nats.Conn) (stop func(), err error) {
-	wm, err := watch.NewManager(ctx, js)
+func serveWatch(ctx context.Context, cfg *config.Config, js jetstream.JetStream, nc *nats.Conn) (stop func(), err error) {
+	wm, err := watch.NewManager(ctx, js, watch.WithMinInterval(cfg.WatchMinInterval), watch.WithMaxAccounts(cfg.WatchMaxAccounts))
 	if err != nil {
 		return nil, err
 	}

@@ -106,6 +106,17 @@ type Config struct {
 	LoginTokenKeyRaw  string        `envconfig:"LOGIN_TOKEN_KEY"`
 	LoginCadence      time.Duration `envconfig:"LOGIN_CADENCE" default:"15m"`
 
+	// Bounds of the shared rate limiter (SKV_RATE_LIMIT): replicas
+	// counted, longest pause after a 429, longest wait for a call slot.
+	SKVRateMaxPeers int           `envconfig:"SKV_RATE_MAX_PEERS" default:"64"`
+	SKVRateMaxPause time.Duration `envconfig:"SKV_RATE_MAX_PAUSE" default:"1m"`
+	SKVRateMaxWait  time.Duration `envconfig:"SKV_RATE_MAX_WAIT" default:"2m"`
+
+	// Bounds of the watch list's requests over NATS: the shortest time
+	// between two scheduled fetches of an account, the most accounts.
+	WatchMinInterval time.Duration `envconfig:"WATCH_MIN_INTERVAL" default:"15m"`
+	WatchMaxAccounts int           `envconfig:"WATCH_MAX_ACCOUNTS" default:"10000"`
+
 	// Derived.
 	// LoginTokenKey is LOGIN_TOKEN_KEY decoded (32 bytes), nil without it.
 	LoginTokenKey []byte        `ignored:"true"`
@@ -231,6 +242,21 @@ func (c *Config) validate() error {
 	}
 	if c.ReminderDays == nil {
 		c.ReminderDays = []int{}
+	}
+	if c.SKVRateMaxPeers < 1 {
+		bad("SKV_RATE_MAX_PEERS", "must be at least 1")
+	}
+	if c.SKVRateMaxPause <= 0 {
+		bad("SKV_RATE_MAX_PAUSE", "must be positive")
+	}
+	if c.SKVRateMaxWait <= 0 {
+		bad("SKV_RATE_MAX_WAIT", "must be positive")
+	}
+	if c.WatchMinInterval < time.Second {
+		bad("WATCH_MIN_INTERVAL", "must be at least 1s (which allows every cadence)")
+	}
+	if c.WatchMaxAccounts < 1 {
+		bad("WATCH_MAX_ACCOUNTS", "must be at least 1")
 	}
 	if c.LoginEnabled {
 		c.validateLogin(bad)

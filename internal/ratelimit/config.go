@@ -16,6 +16,9 @@ const (
 	DefaultSubject      = contract.RateLimitPrefix
 	DefaultHeartbeat    = time.Second
 	DefaultRecoverAfter = 30 * time.Second
+	DefaultMaxPeers     = 64
+	DefaultMaxPause     = time.Minute
+	DefaultMaxWait      = 2 * time.Minute
 )
 
 // AIMD parameters: a 429 multiplies the throttle factor by CutFactor,
@@ -49,8 +52,20 @@ type Config struct {
 	// share after a cut, counted from the end of the Retry-After pause,
 	// default 30s.
 	RecoverAfter time.Duration
-	// Logger receives peer changes (info) and throttling (warn). The zero
-	// value logs nothing.
+	// MaxPeers is the most replicas counted in the share, this one
+	// included, default 64: however many ids announce themselves, the
+	// share never drops below Rate/MaxPeers. Set it above the number of
+	// replicas: those beyond it are not counted.
+	MaxPeers int
+	// MaxPause is the longest pause a 429 makes, default 1m: a longer
+	// Retry-After, the API's or one a peer asks for, is cut to it.
+	MaxPause time.Duration
+	// MaxWait bounds each Wait, default 2m; Wait then returns
+	// ErrWaitTimeout.
+	MaxWait time.Duration
+	// Logger receives peer changes (info) and throttling (warn). Lines
+	// about peers come a few at once, then one per 10s of each kind. The
+	// zero value logs nothing.
 	Logger zerolog.Logger
 	// Now is the clock of pacing, pauses and recovery, default time.Now
 	// (for tests). Presence always runs on real time. Wait sleeps the real
@@ -86,6 +101,24 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RecoverAfter == 0 {
 		c.RecoverAfter = DefaultRecoverAfter
+	}
+	if c.MaxPeers < 0 {
+		return c, fmt.Errorf("ratelimit config: MaxPeers must not be negative, got %d", c.MaxPeers)
+	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = DefaultMaxPeers
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{{"MaxPause", &c.MaxPause, DefaultMaxPause}, {"MaxWait", &c.MaxWait, DefaultMaxWait}} {
+		if *d.v < 0 {
+			return c, fmt.Errorf("ratelimit config: %s must not be negative, got %v", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -12,10 +12,22 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 )
 
 // ErrClosed is returned by Wait once the Limiter is closed.
 var ErrClosed = errors.New("ratelimit: limiter closed")
+
+// ErrWaitTimeout is returned, wrapped, by Wait when no call slot came
+// within Config.MaxWait. It has a Timeout method that reports true, as a
+// net.Error does, so that a caller can tell it apart without importing
+// this package.
+var ErrWaitTimeout error = waitTimeout{}
+
+type waitTimeout struct{}
+
+func (waitTimeout) Error() string { return "ratelimit: no call slot within the maximum wait" }
+func (waitTimeout) Timeout() bool { return true }
 
 // Limiter paces one replica's calls so that all replicas together stay
 // under Config.Rate. It implements skv.Limiter and skv.Throttler and is
@@ -32,8 +44,12 @@ type Limiter struct {
 
 	mu    sync.Mutex
 	peers map[string]time.Time // other replicas → last heard, real time
-	// starting is true until the first heartbeat round has completed:
-	// the share then assumes one replica more than known.
+	// candidates are ids heard but not yet confirmed as replicas →
+	// first heard, real time. They count only while starting.
+	candidates map[string]time.Time
+	// starting is true until the first expireAfter heartbeats have
+	// passed: the share then counts the candidates too, and one replica
+	// more than known.
 	starting bool
 	// The throttle factor is base until recoverFrom, then climbs by slope
 	// per second up to 1.
@@ -45,6 +61,13 @@ type Limiter struct {
 	changed     chan struct{}
 	reconnects  uint64
 	closed      bool
+	// answers bounds the answers to newcomers; peerLog, full and
+	// throttleLog bound the log lines about peers.
+	answers                    *rate.Limiter
+	peerLog, full, throttleLog *logLimit
+	// joined is closed once the others count this replica: no call goes
+	// before.
+	joined chan struct{}
 
 	subs []*nats.Subscription
 	done chan struct{}
@@ -78,7 +101,13 @@ func New(nc *nats.Conn, cfg Config) (*Limiter, error) {
 		presenceSubj: cfg.Subject + ".presence",
 		throttleSubj: cfg.Subject + ".throttle",
 		peers:        make(map[string]time.Time),
+		candidates:   make(map[string]time.Time),
 		starting:     true,
+		answers:      rate.NewLimiter(rate.Every(cfg.Heartbeat/answerBurst), answerBurst),
+		peerLog:      newLogLimit(),
+		full:         newLogLimit(),
+		throttleLog:  newLogLimit(),
+		joined:       make(chan struct{}),
 		base:         1,
 		changed:      make(chan struct{}),
 		reconnects:   nc.Stats().Reconnects,
@@ -108,8 +137,11 @@ func New(nc *nats.Conn, cfg Config) (*Limiter, error) {
 }
 
 // Wait blocks until this replica may make a call, ctx ends (its error is
-// returned) or the Limiter is closed (ErrClosed). It never waits for NATS.
+// returned), Config.MaxWait has passed (ErrWaitTimeout) or the Limiter is
+// closed (ErrClosed). It never waits for NATS.
 func (l *Limiter) Wait(ctx context.Context) error {
+	t := time.NewTimer(l.cfg.MaxWait)
+	defer t.Stop()
 	select {
 	case <-l.ready:
 		return nil
@@ -117,6 +149,8 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		return ctx.Err()
 	case <-l.done:
 		return ErrClosed
+	case <-t.C:
+		return fmt.Errorf("%w (%v, at %.3g calls/s)", ErrWaitTimeout, l.cfg.MaxWait, l.Share())
 	}
 }
 
@@ -126,6 +160,11 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // overlap slots at the new one and add up to more than the rate.
 func (l *Limiter) pace() {
 	defer l.wg.Done()
+	select {
+	case <-l.joined:
+	case <-l.done:
+		return
+	}
 	var next time.Time // the earliest moment of the next permit
 	for {
 		l.mu.Lock()
@@ -176,10 +215,12 @@ func (l *Limiter) pace() {
 
 // Throttled tells the Limiter that the API answered 429 with Retry-After
 // retryAfter (0 when absent). It cuts this replica's rate, pauses calls
-// until retryAfter has passed and tells every other replica to do the
-// same. Repeats within max(retryAfter, 1s) of a cut do not cut again.
+// until retryAfter (at most Config.MaxPause) has passed and tells every
+// other replica to do the same. Repeats within max(retryAfter, 1s) of a
+// cut do not cut again.
 func (l *Limiter) Throttled(retryAfter time.Duration) {
-	if !l.throttle(retryAfter, "") {
+	retryAfter = min(max(retryAfter, 0), l.cfg.MaxPause)
+	if _, changed := l.throttle(retryAfter, ""); !changed {
 		return
 	}
 	data, err := encodeThrottle(throttleMsg{ID: l.id, RetryAfterMillis: retryAfter.Milliseconds()})
@@ -194,14 +235,18 @@ func (l *Limiter) Throttled(retryAfter time.Duration) {
 	l.published.Add(1)
 }
 
-// throttle applies a 429 seen locally (from == "") or by peer from. It
-// reports whether anything changed: a cut or a longer pause.
-func (l *Limiter) throttle(retryAfter time.Duration, from string) bool {
-	retryAfter = max(retryAfter, 0)
+// throttle applies a 429 seen locally (from == "") or by peer from, with
+// retryAfter in [0, Config.MaxPause]. A 429 from an id that is not a
+// known peer is not accepted. It reports whether anything changed: a cut
+// or a longer pause.
+func (l *Limiter) throttle(retryAfter time.Duration, from string) (accepted, changed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return false
+		return false, false
+	}
+	if _, peer := l.peers[from]; from != "" && !peer {
+		return false, false
 	}
 	now := l.cfg.Now()
 	f := l.factorLocked(now)
@@ -209,7 +254,7 @@ func (l *Limiter) throttle(retryAfter time.Duration, from string) bool {
 	pause := now.Add(retryAfter)
 	longer := pause.After(l.pauseUntil)
 	if !cut && !longer {
-		return false
+		return true, false
 	}
 	if cut {
 		f = max(f*CutFactor, MinFactor)
@@ -227,13 +272,23 @@ func (l *Limiter) throttle(retryAfter time.Duration, from string) bool {
 	}
 	l.updateLocked(now)
 	l.signalLocked()
+	held, ok := 0, true
+	if from != "" {
+		held, ok = l.throttleLog.allow()
+	}
+	if !ok {
+		return true, true
+	}
 	ev := l.log.Warn()
 	if from != "" {
 		ev = ev.Str("peer", from)
 	}
+	if held > 0 {
+		ev = ev.Int("held", held)
+	}
 	ev.Bool("cut", cut).Dur("retry_after", retryAfter).Float64("factor", f).
 		Float64("share", l.limit).Msg("throttled after 429")
-	return true
+	return true, true
 }
 
 // Share returns this replica's current rate in calls per second: its fair
@@ -292,12 +347,16 @@ func (l *Limiter) factorLocked(now time.Time) float64 {
 	return min(1, l.base+l.slope*now.Sub(l.recoverFrom).Seconds())
 }
 
-// targetLocked is this replica's rate at now.
+// targetLocked is this replica's rate at now: its share of Rate among at
+// most MaxPeers replicas, times the throttle factor.
 func (l *Limiter) targetLocked(now time.Time) float64 {
 	n := len(l.peers) + 1
 	if l.starting {
-		n++ // an unknown peer may be out there
+		// The candidates are probably replicas that answered, and an
+		// unknown one may be out there.
+		n += len(l.candidates) + 1
 	}
+	n = min(n, l.cfg.MaxPeers)
 	return l.cfg.Rate / float64(n) * l.factorLocked(now)
 }
 

@@ -23,6 +23,10 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("defaults: got Burst %d, Subject %q, Heartbeat %v, RecoverAfter %v, Now set %v",
 			c.Burst, c.Subject, c.Heartbeat, c.RecoverAfter, c.Now != nil)
 	}
+	if c.MaxPeers != DefaultMaxPeers || c.MaxPause != DefaultMaxPause || c.MaxWait != DefaultMaxWait {
+		t.Errorf("defaults: got MaxPeers %d, MaxPause %v, MaxWait %v, want %d, %v, %v",
+			c.MaxPeers, c.MaxPause, c.MaxWait, DefaultMaxPeers, DefaultMaxPause, DefaultMaxWait)
+	}
 }
 
 func TestConfigInvalid(t *testing.T) {
@@ -39,6 +43,9 @@ func TestConfigInvalid(t *testing.T) {
 		{"space in subject", Config{Rate: 1, Subject: "a b"}},
 		{"negative heartbeat", Config{Rate: 1, Heartbeat: -time.Second}},
 		{"negative recovery", Config{Rate: 1, RecoverAfter: -time.Second}},
+		{"negative max peers", Config{Rate: 1, MaxPeers: -1}},
+		{"negative max pause", Config{Rate: 1, MaxPause: -time.Second}},
+		{"negative max wait", Config{Rate: 1, MaxWait: -time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := tc.cfg.withDefaults(); err == nil {
@@ -81,27 +88,47 @@ func TestFairShare(t *testing.T) {
 	waitFor(t, "shares of 15 after one left", allShares(ls[1:], 15))
 }
 
-// Until its first heartbeat round completes a replica assumes one peer
-// more than it knows of, and a replica lowers its share as soon as it
-// hears of a newcomer.
+// Until its start round (expireAfter heartbeats) is over a replica
+// counts every id it has heard, and one more; afterwards only the ids
+// confirmed by a second announcement. A newcomer makes no call before
+// its second announcement, which makes the others count it.
 func TestStartupIsConservative(t *testing.T) {
 	s := natstest.RunTest(t)
-	cfg := Config{Rate: 30, Heartbeat: time.Hour} // no heartbeat round completes
+	cfg := Config{Rate: 30, Heartbeat: time.Hour} // no heartbeat comes during the test
 	a := startLimiters(t, s, 1, cfg)[0]
 	if got := a.Share(); !near(got, 15) {
 		t.Errorf("lone replica in its first round: Share() = %v, want 15", got)
 	}
 	b := startLimiters(t, s, 1, cfg)[0]
 	ls := []*Limiter{a, b}
-	waitFor(t, "both to know each other", allPeers(ls, 2))
+	waitFor(t, "both to hear of each other", allShares(ls, 10))
 	for i, l := range ls {
-		if got := l.Share(); !near(got, 10) {
-			t.Errorf("replica %d knowing 2 in its first round: Share() = %v, want 10", i, got)
+		if got := l.Peers(); got != 1 {
+			t.Errorf("replica %d after one announcement each: Peers() = %d, want 1", i, got)
 		}
 	}
-	a.tick(time.Now()) // a's first round completes
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := b.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("newcomer's Wait before its second announcement = %v, want %v", err, context.DeadlineExceeded)
+	}
+
+	// b announces again a heartbeat later: a counts it.
+	a.mu.Lock()
+	a.candidates[b.id] = a.candidates[b.id].Add(-cfg.Heartbeat)
+	a.mu.Unlock()
+	b.announce()
+	waitFor(t, "a to count b", func() bool { return a.Peers() == 2 })
+	if got := a.Share(); !near(got, 10) {
+		t.Errorf("starting replica knowing 2: Share() = %v, want 10", got)
+	}
+	a.tick(time.Now(), true) // a's first round completes
 	if got := a.Share(); !near(got, 15) {
 		t.Errorf("after the first round: Share() = %v, want 15", got)
+	}
+	b.tick(time.Now(), true) // b never heard a twice
+	if got := b.Share(); !near(got, 30) {
+		t.Errorf("after the first round, with a heard only once: Share() = %v, want 30", got)
 	}
 }
 

@@ -13,22 +13,22 @@ type throttleMsg struct {
 	RetryAfterMillis int64  `json:"retryAfterMs"`
 }
 
-// maxRetryAfter bounds a pause asked for by a peer.
-const maxRetryAfter = 24 * time.Hour
+// maxThrottleMsg bounds the throttle messages read: a replica's is far
+// shorter.
+const maxThrottleMsg = 256
 
 func encodeThrottle(m throttleMsg) ([]byte, error) { return json.Marshal(m) }
 
-// onThrottle applies a peer's 429 to this replica.
+// onThrottle applies a peer's 429 to this replica. A message from an id
+// that is not a known peer is ignored; the pause asked for is capped at
+// Config.MaxPause.
 func (l *Limiter) onThrottle(m *nats.Msg) {
 	var t throttleMsg
-	if err := json.Unmarshal(m.Data, &t); err != nil || t.ID == "" || len(t.ID) > maxIDLen {
-		l.log.Debug().Msg("ignoring malformed throttle message")
-		return
+	if len(m.Data) > maxThrottleMsg || json.Unmarshal(m.Data, &t) != nil || !validID(t.ID) || t.ID == l.id {
+		return // not from a replica, or applied when published
 	}
-	if t.ID == l.id {
-		return // applied when published
+	ra := time.Duration(min(max(t.RetryAfterMillis, 0), l.cfg.MaxPause.Milliseconds())) * time.Millisecond
+	if accepted, _ := l.throttle(ra, t.ID); accepted {
+		l.handled.Add(1)
 	}
-	ra := time.Duration(min(max(t.RetryAfterMillis, 0), maxRetryAfter.Milliseconds())) * time.Millisecond
-	l.throttle(ra, t.ID)
-	l.handled.Add(1)
 }

@@ -123,6 +123,8 @@ func classifyTokenError(err error) error {
 		}
 		te := &tokenError{status: status, code: re.ErrorCode, cause: re}
 		switch {
+		case isRedirect(status):
+			te.err = redirectError(re.Response)
 		case status >= 400 && status < 500 && !retryableStatus(status):
 			// 400 and 401 are the usual refusals; other 4xx cannot
 			// heal by themselves either.

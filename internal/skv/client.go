@@ -52,13 +52,15 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("skv config: CertFile/KeyFile: %w", err)
 		}
 	}
-	c.hc = cfg.HTTPClient
-	if c.hc == nil {
+	// Redirects are never followed (see ErrRedirect), with the caller's
+	// client too: it is copied, not changed.
+	c.hc = noRedirects(cfg.HTTPClient)
+	if cfg.HTTPClient == nil {
 		tr, err := newTransport(cfg.CAFile, c.certs, cfg.Timeout)
 		if err != nil {
 			return nil, err
 		}
-		c.hc = &http.Client{Transport: tr}
+		c.hc.Transport = tr
 	}
 	// The token request has no caller context (the oauth2 token source
 	// keeps its own), so bound it with the client's timeout.
@@ -182,6 +184,12 @@ func (c *Client) attempt(ctx context.Context, op Operation, u string, tr *Trace)
 			if ctx.Err() != nil {
 				return nil, wrapf(op, "%w", ctx.Err())
 			}
+			// A limiter that gave no slot in time (ratelimit.ErrWaitTimeout
+			// says Timeout, as a net.Error does) failed this attempt only.
+			var te interface{ Timeout() bool }
+			if errors.As(err, &te) && te.Timeout() {
+				return nil, &Error{Op: op, Err: fmt.Errorf("rate limiter: %w", err)}
+			}
 			return nil, wrapf(op, "rate limiter: %w", err)
 		}
 	}
@@ -265,6 +273,9 @@ func (c *Client) send(ctx context.Context, op Operation, u, authz string, tr *Tr
 	if resp.StatusCode == http.StatusUnauthorized {
 		e.Err = ErrTokenNotAccepted
 	}
+	if isRedirect(resp.StatusCode) {
+		e.Err = redirectError(resp)
+	}
 	return nil, resp, e
 }
 
@@ -325,24 +336,28 @@ func decodeErrorBody(body []byte) (int, string) {
 	return int(w.Felkod), strings.TrimSpace(msg)
 }
 
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
+// maxRetryAfter caps a Retry-After, in seconds or as a date. The rate
+// limiter caps the pause it makes of one further (ratelimit.Config.MaxPause).
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP
+// date, capped at maxRetryAfter in both forms; 0 when absent, past or
+// unreadable.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if n, ok := parseInt([]byte(v)); ok {
-		if n <= 0 {
-			return 0
-		}
-		if n > 24*3600 {
-			n = 24 * 3600
+	if strings.Trim(v, "0123456789") == "" {
+		n, ok := parseInt([]byte(v))
+		if !ok || n > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter // too many digits for an int64: a long time
 		}
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0

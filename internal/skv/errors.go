@@ -163,10 +163,10 @@ func (e *Error) scopeRefused() bool {
 // Retryable reports whether asking again later may succeed: felkod 4 and
 // 5, HTTP 429, 500, 502, 503 and 504, timeouts, connection errors and
 // garbled answers are; felkod 1, 2, 3 and 6, other 4xx answers, refused
-// tokens, missing scopes and answers of the wrong shape are not.
+// tokens, missing scopes, redirects and answers of the wrong shape are not.
 func (e *Error) Retryable() bool {
 	for _, permanent := range []error{ErrTokenRefused, ErrScopeMissing, ErrUnexpectedResponse,
-		ErrResponseTooLarge, ErrCertificate, ErrInvalidArgument, ErrLoginEnded, context.Canceled} {
+		ErrResponseTooLarge, ErrCertificate, ErrInvalidArgument, ErrLoginEnded, ErrRedirect, context.Canceled} {
 		if errors.Is(e.Err, permanent) {
 			return false
 		}

@@ -40,8 +40,11 @@ var DefaultCadence = []Schedule{
 //     when it divides an hour or a day evenly (so it can leave out the
 //     service window), else as "@every" (the worker skips ticks that fall
 //     in the window);
-//   - one or more 6-field cron expressions (seconds first), separated by
-//     ";", none of which may fire in the service window 03:00–05:00.
+//   - one to maxCrons 6-field cron expressions (seconds first),
+//     separated by ";", none of which may fire in the service window
+//     03:00–05:00.
+//
+// How often a cadence may fire is the Manager's business (WithMinInterval).
 func ParseCadence(s string) ([]Schedule, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "default" {
@@ -59,12 +62,12 @@ func ParseCadence(s string) ([]Schedule, error) {
 		if part == "" {
 			continue
 		}
-		hours, err := cronHours(part)
+		c, err := parseCron(part)
 		if err != nil {
 			return nil, fmt.Errorf("cadence %q: %w", part, err)
 		}
 		for h := contract.ServiceWindowStart; h < contract.ServiceWindowEnd; h++ {
-			if hours[h] {
+			if c.has(cronHour, h) {
 				return nil, fmt.Errorf("cadence %q fires at %02d:xx, inside Skatteverket's service window 03:00–05:00", part, h)
 			}
 		}
@@ -72,6 +75,9 @@ func ParseCadence(s string) ([]Schedule, error) {
 	}
 	if len(out) == 0 {
 		return nil, errors.New("cadence: empty")
+	}
+	if len(out) > maxCrons {
+		return nil, fmt.Errorf("cadence: %d cron expressions, at most %d", len(out), maxCrons)
 	}
 	return out, nil
 }
@@ -108,54 +114,98 @@ func intervalSpec(d time.Duration) string {
 	return "@every " + d.String()
 }
 
-// cronHours validates a 6-field cron expression and returns the hours it
-// can fire in.
-func cronHours(spec string) (map[int]bool, error) {
+// maxCrons bounds the cron expressions of a cadence.
+const maxCrons = 16
+
+// The fields of a cron expression, in order.
+const (
+	cronSecond = iota
+	cronMinute
+	cronHour
+	cronDayOfMonth
+	cronMonth
+	cronDayOfWeek
+)
+
+// cron is a parsed 6-field cron expression: the values each field
+// matches (bit v for value v), and whether it was written with * or ?
+// (which decides how day of month and day of week combine, as in the
+// NATS server).
+type cron struct {
+	fields [6]uint64
+	star   [6]bool
+}
+
+// has reports whether field matches v.
+func (c cron) has(field, v int) bool { return c.fields[field]&(1<<v) != 0 }
+
+// parseCron validates a 6-field cron expression. Day of week 7 is Sunday,
+// as 0 is.
+func parseCron(spec string) (cron, error) {
+	var c cron
 	f := strings.Fields(spec)
 	if len(f) != 6 {
-		return nil, fmt.Errorf("want 6 fields (second minute hour day-of-month month day-of-week), got %d", len(f))
+		return c, fmt.Errorf("want 6 fields (second minute hour day-of-month month day-of-week), got %d", len(f))
 	}
 	bounds := [6][2]int{{0, 59}, {0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 7}}
 	names := [6]string{"second", "minute", "hour", "day of month", "month", "day of week"}
-	var hours map[int]bool
 	for i, field := range f {
-		set, err := cronField(field, bounds[i][0], bounds[i][1])
+		set, star, err := cronField(field, bounds[i][0], bounds[i][1])
 		if err != nil {
-			return nil, fmt.Errorf("%s field %q: %w", names[i], field, err)
+			return c, fmt.Errorf("%s field %q: %w", names[i], field, err)
 		}
-		if i == 2 {
-			hours = set
-		}
+		c.fields[i], c.star[i] = set, star
 	}
-	return hours, nil
+	if c.has(cronDayOfWeek, 7) {
+		c.fields[cronDayOfWeek] |= 1
+	}
+	return c, nil
 }
 
-func cronField(field string, lo, hi int) (map[int]bool, error) {
-	set := map[int]bool{}
+// onDay reports whether c fires on the day of month dom, month and day of
+// week dow (0 is Sunday): day of month and day of week must both match
+// when either was written with * or ?, else either may.
+func (c cron) onDay(dom, month, dow int) bool {
+	if !c.has(cronMonth, month) {
+		return false
+	}
+	d, w := c.has(cronDayOfMonth, dom), c.has(cronDayOfWeek, dow)
+	if c.star[cronDayOfMonth] || c.star[cronDayOfWeek] {
+		return d && w
+	}
+	return d || w
+}
+
+// cronField returns the values a field matches (bit v for value v, hi <
+// 64), and whether it has a * or ?.
+func cronField(field string, lo, hi int) (uint64, bool, error) {
+	var set uint64
+	star := false
 	for _, item := range strings.Split(field, ",") {
 		step := 1
 		if i := strings.IndexByte(item, '/'); i >= 0 {
 			n, err := strconv.Atoi(item[i+1:])
 			if err != nil || n < 1 {
-				return nil, fmt.Errorf("bad step %q", item[i+1:])
+				return 0, false, fmt.Errorf("bad step %q", item[i+1:])
 			}
 			step, item = n, item[:i]
 		}
 		from, to := lo, hi
 		switch {
 		case item == "*" || item == "?":
+			star = true
 		case strings.Contains(item, "-"):
 			a, b, _ := strings.Cut(item, "-")
 			x, err1 := strconv.Atoi(a)
 			y, err2 := strconv.Atoi(b)
 			if err1 != nil || err2 != nil || x > y {
-				return nil, fmt.Errorf("bad range %q", item)
+				return 0, false, fmt.Errorf("bad range %q", item)
 			}
 			from, to = x, y
 		default:
 			x, err := strconv.Atoi(item)
 			if err != nil {
-				return nil, fmt.Errorf("bad value %q", item)
+				return 0, false, fmt.Errorf("bad value %q", item)
 			}
 			from, to = x, x
 			if step > 1 {
@@ -163,11 +213,11 @@ func cronField(field string, lo, hi int) (map[int]bool, error) {
 			}
 		}
 		if from < lo || to > hi {
-			return nil, fmt.Errorf("%d-%d is outside %d-%d", from, to, lo, hi)
+			return 0, false, fmt.Errorf("%d-%d is outside %d-%d", from, to, lo, hi)
 		}
 		for v := from; v <= to; v += step {
-			set[v] = true
+			set |= 1 << v
 		}
 	}
-	return set, nil
+	return set, star, nil
 }

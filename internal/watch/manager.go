@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,21 +27,38 @@ type Registration struct {
 type Manager struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	limits limits
 }
 
-// NewManager opens the fetch stream, which the worker creates.
-func NewManager(ctx context.Context, js jetstream.JetStream) (*Manager, error) {
+// NewManager opens the fetch stream, which the worker creates. The
+// options set the limits of Register; requests over NATS (Serve) are
+// bounded by the defaults where no option is given.
+func NewManager(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Manager, error) {
+	m := &Manager{js: js}
+	for _, o := range opts {
+		if err := o(&m.limits); err != nil {
+			return nil, err
+		}
+	}
 	st, err := js.Stream(ctx, contract.FetchStream)
 	if err != nil {
 		return nil, fmt.Errorf("watch: open stream %s: %w", contract.FetchStream, err)
 	}
-	return &Manager{js: js, stream: st}, nil
+	m.stream = st
+	return m, nil
 }
 
 // Register watches an account on a cadence (see ParseCadence), replacing
 // any earlier cadence. ops, when not empty, limits the scheduled fetches
-// to those operations.
+// to those operations. It refuses what the Manager's options do not
+// allow: a cadence firing more often than WithMinInterval
+// (ErrTooFrequent), an account beyond WithMaxAccounts
+// (ErrTooManyAccounts).
 func (m *Manager) Register(ctx context.Context, omfragad, cadence string, ops []string) (Registration, error) {
+	return m.register(ctx, omfragad, cadence, ops, m.limits)
+}
+
+func (m *Manager) register(ctx context.Context, omfragad, cadence string, ops []string, lim limits) (Registration, error) {
 	acct, err := idnr.Parse(omfragad)
 	if err != nil {
 		return Registration{}, fmt.Errorf("watch: omfragad: %w", err)
@@ -49,12 +67,27 @@ func (m *Manager) Register(ctx context.Context, omfragad, cadence string, ops []
 	if err != nil {
 		return Registration{}, fmt.Errorf("watch: %w", err)
 	}
+	// Cron fires at most once a second: a minimum up to 1s holds anyway.
+	if lim.minInterval > time.Second {
+		if gap := minGap(scheds, lim.minInterval); gap < lim.minInterval {
+			return Registration{}, fmt.Errorf("watch: %w: cadence %q fires %v apart, the minimum is %v", ErrTooFrequent, cadence, gap, lim.minInterval)
+		}
+	}
 	for i, op := range ops {
 		if !contract.KnownOperation(op) {
 			return Registration{}, fmt.Errorf("watch: unknown operation %q", op)
 		}
 		if contains(ops[:i], op) {
 			return Registration{}, fmt.Errorf("watch: operation %q listed twice", op)
+		}
+	}
+	if lim.maxAccounts > 0 {
+		watched, err := m.accounts(ctx)
+		if err != nil {
+			return Registration{}, err
+		}
+		if !watched[acct.String()] && len(watched) >= lim.maxAccounts {
+			return Registration{}, fmt.Errorf("watch: %w: %d accounts, the maximum; remove one first", ErrTooManyAccounts, len(watched))
 		}
 	}
 	var req contract.FetchRequest
@@ -98,6 +131,23 @@ func (m *Manager) Unregister(ctx context.Context, omfragad string) (bool, error)
 		return false, fmt.Errorf("watch: remove schedules: %w", err)
 	}
 	return true, nil
+}
+
+// accounts returns the set of watched accounts. Requests answered at the
+// same time by several replicas may each see the list one short of a
+// limit: the maximum is exceeded by at most the requests in flight.
+func (m *Manager) accounts(ctx context.Context) (map[string]bool, error) {
+	info, err := m.stream.Info(ctx, jetstream.WithSubjectFilter(contract.SchedulePrefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	out := make(map[string]bool, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		if acct, _, ok := strings.Cut(strings.TrimPrefix(subj, contract.SchedulePrefix), "."); ok {
+			out[acct] = true
+		}
+	}
+	return out, nil
 }
 
 // List returns the watched accounts, ordered by identity number.

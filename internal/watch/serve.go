@@ -28,7 +28,10 @@ type Reply struct {
 
 // Serve answers watch-list requests on skattekonto.watch.register,
 // .unregister and .list in a queue group, so one replica answers each. It
-// returns a function that stops serving.
+// returns a function that stops serving. Any client may send a request,
+// so registrations over NATS are always bounded: by the Manager's
+// options, else by DefaultMinInterval and DefaultMaxAccounts. A refusal
+// is answered {"error": "…"}.
 func (m *Manager) Serve(nc *nats.Conn) (func() error, error) {
 	var subs []*nats.Subscription
 	stop := func() error {
@@ -73,7 +76,7 @@ func (m *Manager) serveRegister(ctx context.Context, b []byte) Reply {
 	if err != nil {
 		return Reply{Error: err.Error()}
 	}
-	reg, err := m.Register(ctx, r.Omfragad, r.Cadence, r.Operations)
+	reg, err := m.register(ctx, r.Omfragad, r.Cadence, r.Operations, m.limits.served())
 	if err != nil {
 		return Reply{Error: err.Error()}
 	}
