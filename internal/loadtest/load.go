@@ -28,6 +28,8 @@ type Report struct {
 	ChangeRate   float64 `json:"changeRate"`
 	Rate         float64 `json:"ratePerSecond"`
 	LatencyMs    float64 `json:"apiLatencyMs"`
+	// RateLimit is SKV_RATE_LIMIT: calls per second for the whole
+	// deployment, shared by the workers (the JSON name is older).
 	RateLimit    float64 `json:"workerRateLimit"`
 	SimRateLimit float64 `json:"simRateLimit"`
 	QueueFirst   bool    `json:"queueFirst,omitempty"`
@@ -129,6 +131,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Accounts: cfg.Accounts, Transactions: cfg.Transactions, Workers: cfg.Workers, Concurrency: cfg.Concurrency,
 		ChangeRate: cfg.ChangeRate, Rate: cfg.Rate, LatencyMs: ms(cfg.Latency), RateLimit: cfg.RateLimit,
 		SimRateLimit: cfg.SimRateLimit, QueueFirst: cfg.QueueFirst, TooManyRequests: -1}
+	if e.local != nil {
+		rep.TooManyRequests = 0 // counted, also when the run stops early
+	}
 
 	tr := newTracker()
 	for _, subj := range []string{contract.EventSubject("*", string(events.TypeFetchCompleted)), contract.EventSubject("*", string(events.TypeFetchFailed))} {
