@@ -46,7 +46,9 @@ type Report struct {
 	WorkerPeakRSSBytes int64 `json:"workerPeakRssBytes"`
 	// TooManyRequests is the number of 429 answers the simulator gave (-1: unknown).
 	TooManyRequests int64 `json:"tooManyRequests"`
-	// UnknownAnswers counts answers naming no outstanding request (repeats).
+	// UnknownAnswers counts answers naming no outstanding request: a
+	// request answered by a second event (a second copy of the same
+	// event, sent again after a rejected group commit, is not counted).
 	UnknownAnswers int     `json:"unknownAnswers"`
 	SetupSeconds   float64 `json:"setupSeconds"`
 }
