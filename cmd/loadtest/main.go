@@ -7,8 +7,10 @@
 //
 // It starts NATS and the API simulator in process (or uses -nats-url and
 // -sim-url on loopback), builds ./cmd/worker and runs workers as separate
-// processes. A progress line goes to stderr every second and a JSON
-// summary to stdout (and to -json).
+// processes. The JSON report goes to stdout (and to -json); a progress
+// line goes to stderr every second (unless -quiet), and at the end a few
+// aligned lines of figures and one verdict line, "verdict: PASS: …" or
+// "verdict: FAIL: <why>". The exit status is 1 when the verdict is FAIL.
 package main
 
 import (
@@ -32,10 +34,29 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		if !errors.Is(err, errVerdict) {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+		}
 		os.Exit(1)
 	}
 }
+
+// errVerdict is returned when a run ended with a failing verdict, which
+// the summary has already explained.
+var errVerdict = errors.New("verdict: FAIL")
+
+const intro = `usage: go run ./cmd/loadtest [flags]           load: throughput, latency, API calls, CPU, RSS, storage
+       go run ./cmd/loadtest -crash [flags]    kill workers and NATS at random, then check the stream
+       go run ./cmd/loadtest -crash -cluster   the same on a three-node JetStream cluster
+
+It starts NATS and the API simulator (or uses -nats-url and -sim-url on
+loopback) and runs workers as separate processes. The JSON report goes to
+stdout (and to -json); progress lines go to stderr every second (not with
+-quiet), then a summary and one verdict line, "verdict: PASS: ..." or
+"verdict: FAIL: <why>". The exit status is 1 when the verdict is FAIL.
+
+flags:
+`
 
 // flags are the command line: the library's Config and the tool's own.
 type flags struct {
@@ -50,11 +71,15 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	cfg := &f.cfg
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), intro)
+		fs.PrintDefaults()
+	}
 	fs.BoolVar(&f.crash, "crash", false, "run the crash test instead of the load test")
-	fs.StringVar(&f.jsonFile, "json", "", "also write the JSON summary to this file")
+	fs.StringVar(&f.jsonFile, "json", "", "also write the JSON report to this file")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "run workers as this tool's in-process worker and write each one's CPU profile to this path (worker i: path.i)")
 	fs.BoolVar(&f.workerMode, "worker-mode", false, "internal: run as a worker process (environment as cmd/worker)")
-	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines (the summary and verdict are still printed)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s) on loopback, comma-separated; empty: embedded server")
 	fs.StringVar(&cfg.SimURL, "sim-url", "", "root URL of a running simulator (plain http on loopback); empty: in process")
 	fs.IntVar(&cfg.Accounts, "accounts", 0, "accounts (default 10000; crash 300)")
@@ -65,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.Float64Var(&cfg.ChangeRate, "change-rate", 0, "share of accounts changed per round (default 0.05; crash 0.1; negative: none)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "fetch requests per second (0: as fast as possible)")
 	fs.DurationVar(&cfg.Latency, "latency", 0, "simulated API latency per call")
-	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "SKV_RATE_LIMIT: API calls per second per worker (0: none)")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "SKV_RATE_LIMIT: API calls per second for the whole deployment, shared by all worker replicas over NATS however many -workers run (0: none)")
 	fs.Float64Var(&cfg.SimRateLimit, "sim-rate-limit", 0, "the simulator's own limit in calls per second, 429 beyond (0: none)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "bound on the whole run (default 10m); crash: length of the chaos (default 40s)")
 	fs.BoolVar(&cfg.QueueFirst, "queue-first", false, "enqueue the baseline's requests before starting the workers")
@@ -92,6 +117,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -109,30 +137,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	var (
-		out    any
-		runErr error
-	)
 	if f.crash {
 		rep, err := loadtest.Crash(ctx, f.cfg)
-		if rep != nil {
-			out = rep
-			printCrash(stderr, rep)
-		}
-		runErr = err
-	} else {
-		rep, err := loadtest.Run(ctx, f.cfg)
-		if rep != nil {
-			out = rep
-		}
-		runErr = err
-	}
-	if out != nil {
-		if err := writeJSON(stdout, f.jsonFile, out); err != nil {
+		if rep == nil {
 			return err
 		}
+		return finish(stdout, stderr, f.jsonFile, rep, err)
 	}
-	return runErr
+	rep, err := loadtest.Run(ctx, f.cfg)
+	if rep == nil {
+		return err
+	}
+	return finish(stdout, stderr, f.jsonFile, rep, err)
 }
 
 // profileWorkers runs the workers as this tool in worker mode, each
@@ -161,9 +177,31 @@ func profileWorkers(cfg *loadtest.Config, path string) error {
 	return nil
 }
 
-// writeJSON writes the summary to stdout and, when file is set, to file.
-func writeJSON(stdout io.Writer, file string, summary any) error {
-	b, err := json.MarshalIndent(summary, "", "  ")
+// report is what a load or crash run hands back.
+type report interface {
+	Summary(w io.Writer, runErr error) error
+	Passed(runErr error) bool
+}
+
+// finish writes the JSON report to stdout (and jsonFile), then the
+// summary and its verdict line to stderr. It returns errVerdict when the
+// verdict is FAIL.
+func finish(stdout, stderr io.Writer, jsonFile string, rep report, runErr error) error {
+	if err := writeJSON(stdout, jsonFile, rep); err != nil {
+		return err
+	}
+	if err := rep.Summary(stderr, runErr); err != nil {
+		return err
+	}
+	if !rep.Passed(runErr) {
+		return errVerdict
+	}
+	return nil
+}
+
+// writeJSON writes the report to stdout and, when file is set, to file.
+func writeJSON(stdout io.Writer, file string, report any) error {
+	b, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -175,27 +213,4 @@ func writeJSON(stdout io.Writer, file string, summary any) error {
 		return os.WriteFile(file, b, 0o644)
 	}
 	return nil
-}
-
-func printCrash(w io.Writer, r *loadtest.CrashReport) {
-	mode := "single server"
-	if r.Cluster {
-		mode = "3-node cluster"
-	}
-	fmt.Fprintf(w, "crash test (%s, seed %d): %.0fs, %d rounds, %d changes\n", mode, r.Seed, r.Seconds, r.Rounds, r.Changes)
-	fmt.Fprintf(w, "  kills %d, worker restarts %d (unexpected exits %d), NATS restarts %d (%s)\n",
-		r.Kills, r.WorkerRestarts, r.UnexpectedExits, r.NATSRestarts, r.NATSStopped)
-	fmt.Fprintf(w, "  requests %d (unanswered %d, answered twice %d, failed %d, unknown answers %d)\n",
-		r.Requests, r.Unanswered, r.AnsweredTwice, r.Failed, r.UnknownAnswers)
-	fmt.Fprintf(w, "  events checked %d, duplicates %d, Nats-Msg-Id mismatches %d\n", r.EventsChecked, r.Duplicates, r.MsgIDMismatch)
-	fmt.Fprintf(w, "  NewTransaction expected %d, missing %d, unexpected %d; accounts with a wrong last balance %d\n",
-		r.ExpectedTransactions, r.Missing, r.Unexpected, r.BalanceWrong)
-	for _, p := range r.Problems {
-		fmt.Fprintln(w, "  problem:", p)
-	}
-	if r.OK() {
-		fmt.Fprintln(w, "  PASS")
-	} else {
-		fmt.Fprintln(w, "  FAIL")
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,21 +16,45 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
-	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 )
 
-func connect(getenv func(string) string) (*nats.Conn, jetstream.JetStream, error) {
-	url := getenv("NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
+// natsURL is where the commands connect: NATS_URL or the worker's
+// embedded server.
+func natsURL(getenv func(string) string) string {
+	if url := getenv("NATS_URL"); url != "" {
+		return url
 	}
+	return "nats://127.0.0.1:4222"
+}
+
+// redactURL hides the password or token in each of a comma-separated
+// list of NATS URLs, so that the list can be shown.
+func redactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			u.User = url.User("xxxxx")
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func connect(getenv func(string) string) (*nats.Conn, jetstream.JetStream, error) {
+	url := natsURL(getenv)
 	var opts []nats.Option
 	if c := getenv("NATS_CREDS"); c != "" {
 		opts = append(opts, nats.UserCredentials(c))
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w (is the worker running?)", url, err)
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w (is the worker running?)", redactURL(url), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -38,7 +64,7 @@ func connect(getenv func(string) string) (*nats.Conn, jetstream.JetStream, error
 	return nc, js, nil
 }
 
-func fetchCmd(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+func fetchCmd(ctx context.Context, args []string, out, status io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 	fs.SetOutput(out)
 	ops := fs.String("ops", "", "comma-separated operations (default: all four)")
@@ -53,7 +79,7 @@ func fetchCmd(ctx context.Context, args []string, out io.Writer, getenv func(str
 	if fs.NArg() != 1 {
 		return fmt.Errorf("fetch takes one identity number\n%s", usage)
 	}
-	acct, err := idnr.Parse(fs.Arg(0))
+	acct, err := parseAccount(fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -98,18 +124,24 @@ func fetchCmd(ctx context.Context, args []string, out io.Writer, getenv func(str
 	if !*wait {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	fmt.Fprintf(status, "waiting up to %s for the answer to %s\n", *timeout, *requestID)
+	return awaitAnswer(ctx, answers, *requestID, *timeout, out)
+}
+
+// awaitAnswer prints the events of request id until its fetch ends.
+func awaitAnswer(ctx context.Context, answers <-chan *nats.Msg, id string, timeout time.Duration, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no answer to %s within %s", *requestID, *timeout)
+			return fmt.Errorf("no answer to %s within %s", id, timeout)
 		case m := <-answers:
 			ev, err := decodeEvent(m.Data)
 			if err != nil {
 				continue
 			}
-			if ev.RequestID != *requestID && !contains(ev.requestIDs(), *requestID) {
+			if ev.RequestID != id && !slices.Contains(ev.requestIDs(), id) {
 				continue
 			}
 			fmt.Fprintln(out, ev.line())
@@ -121,13 +153,4 @@ func fetchCmd(ctx context.Context, args []string, out io.Writer, getenv func(str
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,51 +46,37 @@ func (e *cloudEvent) requestIDs() []string {
 }
 
 // line renders an event on one line: time, type, account, then the data's
-// fields, payout account numbers masked.
+// fields as key=value in the order the event has them, payout account
+// numbers masked.
 func (e *cloudEvent) line() string {
-	var data map[string]any
-	_ = json.Unmarshal(e.Data, &data)
-	delete(data, "omfragad")
-	if v, ok := data["baseline"].(bool); ok && !v {
-		delete(data, "baseline")
-	}
-	for _, k := range []string{"calls", "basedOn"} {
-		if v, ok := data[k].([]any); ok {
-			data[k] = fmt.Sprintf("[%d]", len(v))
-		}
-	}
-	delete(data, "request")
+	data, _ := objectFields(e.Data)
+	data = slices.DeleteFunc(data, func(f field) bool {
+		return f.key == "omfragad" || f.key == "request" || f.key == "baseline" && string(f.val) == "false"
+	})
 	if e.Type == contract.EventType(string(events.TypePayoutAccountChanged)) {
 		// A bank account number is not for terminals and screen shares.
-		for _, k := range []string{"previous", "current"} {
-			if v, ok := data[k].(string); ok {
-				data[k] = maskAccount(v)
+		for i, f := range data {
+			var v string
+			if (f.key == "previous" || f.key == "current") && bytes.HasPrefix(f.val, []byte(`"`)) && json.Unmarshal(f.val, &v) == nil {
+				data[i].val, _ = json.Marshal(maskAccount(v))
 			}
 		}
 	}
-	keys := make([]string, 0, len(data))
-	for k := range data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b strings.Builder
-	t := e.Time
+	t := text(e.Time)
 	if ts, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
 		t = ts.Local().Format("15:04:05")
 	}
-	acct := e.Subject
+	acct := text(e.Subject)
 	if n, err := idnr.Parse(e.Subject); err == nil {
 		acct = n.Masked()
 	}
-	fmt.Fprintf(&b, "%s %-26s %s", t, strings.TrimPrefix(e.Type, contract.TypePrefix), acct)
-	for _, k := range keys {
-		v, _ := json.Marshal(data[k])
-		fmt.Fprintf(&b, " %s=%s", k, v)
-	}
+	fmt.Fprintf(&b, "%s %-26s %s", t, text(strings.TrimPrefix(e.Type, contract.TypePrefix)), acct)
+	b.WriteString(lineFields(data))
 	return b.String()
 }
 
-func followCmd(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+func followCmd(ctx context.Context, args []string, out, status io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("follow", flag.ContinueOnError)
 	fs.SetOutput(out)
 	all := fs.Bool("all", false, "start from the first stored event instead of new ones")
@@ -99,7 +86,7 @@ func followCmd(ctx context.Context, args []string, out io.Writer, getenv func(st
 	}
 	filter := contract.AllEvents
 	if fs.NArg() == 1 {
-		acct, err := idnr.Parse(fs.Arg(0))
+		acct, err := parseAccount(fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -139,6 +126,11 @@ func followCmd(ctx context.Context, args []string, out io.Writer, getenv func(st
 		return err
 	}
 	defer cc.Stop()
+	from := "new events"
+	if *all {
+		from = "every stored event"
+	}
+	fmt.Fprintf(status, "listening on %s for %s in stream %s, %s (Ctrl-C to stop)\n", redactURL(natsURL(getenv)), filter, contract.EventsStream, from)
 	<-ctx.Done()
 	return nil
 }

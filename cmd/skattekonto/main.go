@@ -20,12 +20,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "skattekonto:", err)
 		os.Exit(2)
 	}
@@ -41,15 +43,17 @@ environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS`
 
 var errUsage = errors.New(usage)
 
-func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+// run runs one command: results go to out, notes about what it is doing
+// (where follow listens, what fetch -wait waits for) to status.
+func run(ctx context.Context, args []string, out, status io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		return errUsage
 	}
 	switch args[0] {
 	case "fetch":
-		return fetchCmd(ctx, args[1:], out, getenv)
+		return fetchCmd(ctx, args[1:], out, status, getenv)
 	case "follow":
-		return followCmd(ctx, args[1:], out, getenv)
+		return followCmd(ctx, args[1:], out, status, getenv)
 	case "watch":
 		return watchCmd(ctx, args[1:], out, getenv)
 	case "help", "-h", "--help":
@@ -57,4 +61,45 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		return err
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+// inputError is an identity number the person typed that is not valid.
+// It shows the input as typed: masking is for logs, and this goes back to
+// the person who typed it. It unwraps to the *idnr.ParseError.
+type inputError struct {
+	input string
+	err   *idnr.ParseError
+}
+
+func (e *inputError) Error() string {
+	why := ruleHelp[e.err.Rule]
+	if why == "" {
+		why = e.err.Rule
+	}
+	return fmt.Sprintf("%q is not a valid identity number: %s", e.input, why)
+}
+
+func (e *inputError) Unwrap() error { return e.err }
+
+// ruleHelp explains each idnr rule to the person who broke it.
+var ruleHelp = map[string]string{
+	idnr.RuleLength:       "length: want 10 or 12 digits: YYYYMMDD-NNNN, YYMMDD-NNNN, 16NNNNNNNNNN or NNNNNN-NNNN, the dash optional",
+	idnr.RuleCharacters:   "characters: only digits, and one - or + before the last four",
+	idnr.RuleSeparator:    "separator: one - or + goes right before the last four digits, and + (100 years or older) only in the 10-digit form",
+	idnr.RuleDate:         "invalid date: the birth date digits are not a date (a samordningsnummer adds 60 to the day)",
+	idnr.RuleCentury:      "century: a 12-digit number starts with 18, 19 or 20 (a person) or 16 (an organisation)",
+	idnr.RuleOrganisation: "organisation number: the third digit after 16 must be 2 or more",
+	idnr.RuleLuhn:         "luhn check digit: the last digit does not match the others (a typo?)",
+}
+
+// parseAccount parses an identity number from the command line.
+func parseAccount(s string) (idnr.Number, error) {
+	n, err := idnr.Parse(s)
+	if pe, ok := errors.AsType[*idnr.ParseError](err); ok {
+		if len(s) > 40 {
+			s = s[:40] + "…"
+		}
+		return n, &inputError{input: s, err: pe}
+	}
+	return n, err
 }

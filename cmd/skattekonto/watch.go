@@ -36,7 +36,7 @@ func watchCmd(ctx context.Context, args []string, out io.Writer, getenv func(str
 		if fs.NArg() != 1 {
 			return fmt.Errorf("watch %s takes one identity number\n%s", args[0], usage)
 		}
-		acct, err := idnr.Parse(fs.Arg(0))
+		acct, err := parseAccount(fs.Arg(0))
 		if err != nil {
 			return err
 		}

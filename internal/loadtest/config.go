@@ -26,7 +26,7 @@ type Config struct {
 	Rate         float64 // requests per second; 0 as fast as possible
 
 	Latency      time.Duration // simulated API latency
-	RateLimit    float64       // SKV_RATE_LIMIT of each worker; 0 none
+	RateLimit    float64       // SKV_RATE_LIMIT: calls/s for the whole deployment, shared by all workers; 0 none
 	SimRateLimit float64       // the simulator's own limit (429 beyond it); 0 none
 
 	// Duration bounds the whole run (default 10m; crash: the chaos phase, default 40s).

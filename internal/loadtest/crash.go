@@ -195,10 +195,10 @@ func Crash(ctx context.Context, cfg Config) (*CrashReport, error) {
 	rep.Verdict = verify(evs, accts, reqs, now)
 	rep.Seconds = time.Since(start).Seconds()
 	if !rep.Verdict.OK() {
-		return rep, errors.New("crash test failed: see the verdict's problems")
+		return rep, fmt.Errorf("%w: see the verdict's problems", errChecks)
 	}
 	if rep.Kills == 0 || rep.NATSRestarts == 0 {
-		return rep, fmt.Errorf("crash test did not crash anything: %d kills, %d NATS restarts", rep.Kills, rep.NATSRestarts)
+		return rep, fmt.Errorf("%w: did not crash anything: %d kills, %d NATS restarts", errChecks, rep.Kills, rep.NATSRestarts)
 	}
 	return rep, nil
 }

@@ -28,6 +28,8 @@ type Report struct {
 	ChangeRate   float64 `json:"changeRate"`
 	Rate         float64 `json:"ratePerSecond"`
 	LatencyMs    float64 `json:"apiLatencyMs"`
+	// RateLimit is SKV_RATE_LIMIT: calls per second for the whole
+	// deployment, shared by the workers (the JSON name is older).
 	RateLimit    float64 `json:"workerRateLimit"`
 	SimRateLimit float64 `json:"simRateLimit"`
 	QueueFirst   bool    `json:"queueFirst,omitempty"`
@@ -44,7 +46,9 @@ type Report struct {
 	WorkerPeakRSSBytes int64 `json:"workerPeakRssBytes"`
 	// TooManyRequests is the number of 429 answers the simulator gave (-1: unknown).
 	TooManyRequests int64 `json:"tooManyRequests"`
-	// UnknownAnswers counts answers naming no outstanding request (repeats).
+	// UnknownAnswers counts answers naming no outstanding request: a
+	// request answered by a second event (a second copy of the same
+	// event, sent again after a rejected group commit, is not counted).
 	UnknownAnswers int     `json:"unknownAnswers"`
 	SetupSeconds   float64 `json:"setupSeconds"`
 }
@@ -129,6 +133,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Accounts: cfg.Accounts, Transactions: cfg.Transactions, Workers: cfg.Workers, Concurrency: cfg.Concurrency,
 		ChangeRate: cfg.ChangeRate, Rate: cfg.Rate, LatencyMs: ms(cfg.Latency), RateLimit: cfg.RateLimit,
 		SimRateLimit: cfg.SimRateLimit, QueueFirst: cfg.QueueFirst, TooManyRequests: -1}
+	if e.local != nil {
+		rep.TooManyRequests = 0 // counted, also when the run stops early
+	}
 
 	tr := newTracker()
 	for _, subj := range []string{contract.EventSubject("*", string(events.TypeFetchCompleted)), contract.EventSubject("*", string(events.TypeFetchFailed))} {

@@ -12,6 +12,7 @@ import (
 
 // answer is the part of a FetchCompleted or FetchFailed the tool reads.
 type answer struct {
+	ID        string `json:"id"`
 	Type      string `json:"type"`
 	RequestID string `json:"requestid"`
 	Data      struct {
@@ -26,8 +27,15 @@ type tracker struct {
 	mu      sync.Mutex
 	pending map[string]*request
 	phase   *phaseStats
-	// unknown counts answers naming no pending request (repeats included).
+	// unknown counts answers naming no pending request (a request
+	// answered by a second event included).
 	unknown int
+	// seen holds the event ids of the answers handled. The tool reads
+	// answers as core NATS messages, which a subscriber gets for every
+	// send, stored or not: a group commit the stream rejected is sent
+	// again member by member, so its events arrive twice although the
+	// stream stores them once. The second copy is no second answer.
+	seen map[string]bool
 }
 
 type request struct {
@@ -54,7 +62,7 @@ type phaseStats struct {
 	closedDone bool
 }
 
-func newTracker() *tracker { return &tracker{pending: map[string]*request{}} }
+func newTracker() *tracker { return &tracker{pending: map[string]*request{}, seen: map[string]bool{}} }
 
 func (t *tracker) begin(name string, requests int) *phaseStats {
 	p := &phaseStats{name: name, requests: requests, done: make(chan struct{}), latencies: make([]time.Duration, 0, requests)}
@@ -95,6 +103,12 @@ func (t *tracker) handle(body []byte, at time.Time) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if a.ID != "" {
+		if t.seen[a.ID] {
+			return
+		}
+		t.seen[a.ID] = true
+	}
 	for i, id := range ids {
 		r := t.pending[id]
 		if r == nil {
