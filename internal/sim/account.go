@@ -23,7 +23,10 @@ type Account struct {
 	RantaKronofogden  int64  `json:"rantaKronofogden"`
 	// OcrNummer defaults to OCR(Omfragad).
 	OcrNummer string `json:"ocrNummer,omitempty"`
-	// NastaAvstamningsdatum defaults to the first Saturday of next month.
+	// NastaAvstamningsdatum is the next monthly reconciliation. Empty, or
+	// once the date has passed, it is computed from the simulator's clock:
+	// the first Saturday of this month, or of next month when that has
+	// passed. Account and Accounts show the date the API answers.
 	NastaAvstamningsdatum string `json:"nastaAvstamningsdatum,omitempty"`
 	// SenastUppdaterad is set by the simulator on every mutation
 	// (Swedish local time, "2006-01-02T15:04:05"); input is ignored.
@@ -84,6 +87,7 @@ const (
 	KindAddUpcoming      = "add-upcoming"
 	KindBookUpcoming     = "book-upcoming"
 	KindWithdrawUpcoming = "withdraw-upcoming"
+	KindChangeUpcoming   = "change-upcoming"
 	KindSetBalance       = "set-balance"
 	KindSetInterest      = "set-interest"
 	KindSetPayoutAccount = "set-payout-account"
@@ -232,11 +236,17 @@ func (s *Sim) Changes() []Change {
 	return append([]Change(nil), s.changes...)
 }
 
-// firstSaturdayOfNextMonth is the default nastaAvstamningsdatum.
-func firstSaturdayOfNextMonth(today time.Time) string {
-	d := time.Date(today.Year(), today.Month()+1, 1, 0, 0, 0, 0, stockholm)
-	for d.Weekday() != time.Saturday {
-		d = d.AddDate(0, 0, 1)
+// nextReconciliation is the nastaAvstamningsdatum shown on today: pinned
+// while it has not passed, else the next first Saturday of a month on or
+// after today.
+func nextReconciliation(pinned string, today time.Time) string {
+	t := today.Format(dateLayout)
+	if pinned >= t {
+		return pinned
+	}
+	d := firstSaturday(today.Year(), today.Month())
+	if d.Format(dateLayout) < t {
+		d = firstSaturday(today.Year(), today.Month()+1)
 	}
 	return d.Format(dateLayout)
 }
@@ -255,9 +265,7 @@ func (s *Sim) PutAccount(a Account) error {
 	if len(a.OcrNummer) > 25 {
 		return fmt.Errorf("%w: ocrNummer longer than 25 characters", ErrInvalid)
 	}
-	if a.NastaAvstamningsdatum == "" {
-		a.NastaAvstamningsdatum = firstSaturdayOfNextMonth(s.today())
-	} else if !validDate(a.NastaAvstamningsdatum) {
+	if a.NastaAvstamningsdatum != "" && !validDate(a.NastaAvstamningsdatum) {
 		return fmt.Errorf("%w: nastaAvstamningsdatum %q is not YYYY-MM-DD", ErrInvalid, a.NastaAvstamningsdatum)
 	}
 	if a.Utbetalningskonto != nil && utf8.RuneCountInString(*a.Utbetalningskonto) > 100 {
@@ -328,7 +336,15 @@ func (s *Sim) Account(omfragad string) (Account, bool) {
 	if !ok {
 		return Account{}, false
 	}
-	return a.clone(), true
+	return s.shown(a), true
+}
+
+// shown is the copy of a that Account and Accounts return: with the
+// nastaAvstamningsdatum the API answers. Called with s.mu held.
+func (s *Sim) shown(a *Account) Account {
+	c := a.clone()
+	c.NastaAvstamningsdatum = nextReconciliation(a.NastaAvstamningsdatum, s.today())
+	return c
 }
 
 // Accounts returns copies of all accounts, ordered by omfragad.
@@ -337,14 +353,15 @@ func (s *Sim) Accounts() []Account {
 	defer s.mu.Unlock()
 	out := make([]Account, 0, len(s.accounts))
 	for _, a := range s.accounts {
-		out = append(out, a.clone())
+		out = append(out, s.shown(a))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Omfragad < out[j].Omfragad })
 	return out
 }
 
 // mutate runs f on an existing account under the lock; on success it
-// stamps senastUppdaterad and logs the change returned by f.
+// stamps senastUppdaterad (not for a change of upcoming rows while
+// SetQuietUpcoming is on) and logs the change returned by f.
 func (s *Sim) mutate(omf, kind string, f func(a *Account) (detail any, err error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -356,7 +373,10 @@ func (s *Sim) mutate(omf, kind string, f func(a *Account) (detail any, err error
 	if err != nil {
 		return err
 	}
-	s.stamp(a)
+	upcomingOnly := kind == KindAddUpcoming || kind == KindChangeUpcoming || kind == KindWithdrawUpcoming
+	if !(upcomingOnly && s.quietUpcoming) {
+		s.stamp(a)
+	}
 	s.logChange(omf, kind, detail)
 	return nil
 }
@@ -436,6 +456,24 @@ func (s *Sim) BookUpcoming(omfragad string, index int, bookDate string) error {
 		t.Forfallodatum, t.Beslutsdatum = "", ""
 		booked := s.book(a, t)
 		return map[string]any{"index": index, "transaction": booked}, nil
+	})
+}
+
+// ChangeUpcoming replaces kommande[index] with t, as a new decision on an
+// upcoming row does. Transaktionsdatum defaults to Forfallodatum.
+func (s *Sim) ChangeUpcoming(omfragad string, index int, t Transaction) error {
+	t = t.clone()
+	if err := t.normalize(true); err != nil {
+		return err
+	}
+	return s.mutate(omfragad, KindChangeUpcoming, func(a *Account) (any, error) {
+		if index < 0 || index >= len(a.Kommande) {
+			return nil, fmt.Errorf("upcoming index %d of %d: %w", index, len(a.Kommande), ErrNotFound)
+		}
+		rows := append([]Transaction(nil), a.Kommande...)
+		rows[index] = t
+		a.Kommande = rows
+		return map[string]any{"index": index, "transaction": t}, nil
 	})
 }
 

@@ -298,42 +298,9 @@ func (s *Sim) perToken(w http.ResponseWriter, r *http.Request) (int, string) {
 	s.acg.mu.Lock()
 	defer s.acg.mu.Unlock()
 	now := s.now()
-	var g *userGrant
-	switch f.Get("grant_type") {
-	case "authorization_code":
-		c, ok := s.acg.codes[f.Get("code")]
-		if !ok || now.After(c.expires) {
-			delete(s.acg.codes, f.Get("code"))
-			return fail(http.StatusBadRequest, "invalid_grant", "unknown or expired code")
-		}
-		delete(s.acg.codes, f.Get("code")) // single use, even when the exchange fails
-		if c.clientID != id || c.redirectURI != f.Get("redirect_uri") {
-			return fail(http.StatusBadRequest, "invalid_grant", "redirect_uri or client does not match the code")
-		}
-		sum := sha256.Sum256([]byte(f.Get("code_verifier")))
-		if v := f.Get("code_verifier"); len(v) < 43 || len(v) > 128 ||
-			!secureEqual(base64.RawURLEncoding.EncodeToString(sum[:]), c.challenge) {
-			return fail(http.StatusBadRequest, "invalid_grant", "code_verifier does not match the code_challenge")
-		}
-		g = c.grant
-	case "refresh_token":
-		rt := f.Get("refresh_token")
-		ri, ok := s.acg.refresh[rt]
-		delete(s.acg.refresh, rt) // rotated: used once, whatever the outcome
-		switch {
-		case !ok:
-			return fail(http.StatusBadRequest, "invalid_grant", "unknown or already used refresh token")
-		case !now.Before(ri.expires):
-			return fail(http.StatusBadRequest, "invalid_grant", "refresh token expired")
-		case ri.grant.refreshes >= s.cfg.UserMaxRefreshes:
-			return fail(http.StatusBadRequest, "invalid_grant", "refresh limit reached: log in again")
-		}
-		g = ri.grant
-		g.refreshes++
-	case "":
-		return fail(http.StatusBadRequest, "invalid_request", "grant_type missing")
-	default:
-		return fail(http.StatusBadRequest, "unsupported_grant_type", "")
+	g, bad := s.perGrant(f, id, now)
+	if bad != nil {
+		return fail(bad.status, bad.code, bad.desc)
 	}
 	for k, ri := range s.acg.refresh {
 		if !now.Before(ri.expires) {
@@ -353,6 +320,54 @@ func (s *Sim) perToken(w http.ResponseWriter, r *http.Request) (int, string) {
 		RefreshExpiresIn: int64(s.cfg.UserRefreshTTL.Seconds()),
 	})
 	return http.StatusOK, f.Get("grant_type")
+}
+
+// oauthFail is a refused token request: status, OAuth2 error code and
+// description.
+type oauthFail struct {
+	status     int
+	code, desc string
+}
+
+// perGrant checks an authorization_code or refresh_token request and
+// returns the login it continues. Called with s.acg.mu held.
+func (s *Sim) perGrant(f url.Values, id string, now time.Time) (*userGrant, *oauthFail) {
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		c, ok := s.acg.codes[f.Get("code")]
+		if !ok || now.After(c.expires) {
+			delete(s.acg.codes, f.Get("code"))
+			return nil, &oauthFail{http.StatusBadRequest, "invalid_grant", "unknown or expired code"}
+		}
+		delete(s.acg.codes, f.Get("code")) // single use, even when the exchange fails
+		if c.clientID != id || c.redirectURI != f.Get("redirect_uri") {
+			return nil, &oauthFail{http.StatusBadRequest, "invalid_grant", "redirect_uri or client does not match the code"}
+		}
+		sum := sha256.Sum256([]byte(f.Get("code_verifier")))
+		if v := f.Get("code_verifier"); len(v) < 43 || len(v) > 128 ||
+			!secureEqual(base64.RawURLEncoding.EncodeToString(sum[:]), c.challenge) {
+			return nil, &oauthFail{http.StatusBadRequest, "invalid_grant", "code_verifier does not match the code_challenge"}
+		}
+		return c.grant, nil
+	case "refresh_token":
+		rt := f.Get("refresh_token")
+		ri, ok := s.acg.refresh[rt]
+		delete(s.acg.refresh, rt) // rotated: used once, whatever the outcome
+		switch {
+		case !ok:
+			return nil, &oauthFail{http.StatusBadRequest, "invalid_grant", "unknown or already used refresh token"}
+		case !now.Before(ri.expires):
+			return nil, &oauthFail{http.StatusBadRequest, "invalid_grant", "refresh token expired"}
+		case ri.grant.refreshes >= s.cfg.UserMaxRefreshes:
+			return nil, &oauthFail{http.StatusBadRequest, "invalid_grant", "refresh limit reached: log in again"}
+		}
+		ri.grant.refreshes++
+		return ri.grant, nil
+	case "":
+		return nil, &oauthFail{http.StatusBadRequest, "invalid_request", "grant_type missing"}
+	default:
+		return nil, &oauthFail{http.StatusBadRequest, "unsupported_grant_type", ""}
+	}
 }
 
 func randomToken() string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 )
@@ -16,12 +17,47 @@ type adminError struct {
 	Error string `json:"error"`
 }
 
+// adminMux registers admin handlers. POST and PUT require a JSON content
+// type: a browser sends a cross-site form or text/plain POST without
+// asking, but not application/json.
+type adminMux struct{ mux *http.ServeMux }
+
+func (m adminMux) handle(pattern string, h http.HandlerFunc) {
+	m.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if (r.Method == http.MethodPost || r.Method == http.MethodPut) && !jsonContent(r) {
+			writeJSON(w, http.StatusUnsupportedMediaType, adminError{Error: "the admin API takes Content-Type: application/json"})
+			return
+		}
+		h(w, r)
+	})
+}
+
+// jsonContent reports whether r declares a JSON body.
+func jsonContent(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+// accountPath is the admin path of one account.
+const accountPath = "/admin/accounts/{omfragad}"
+
 func (s *Sim) adminRoutes(mux *http.ServeMux) {
-	const acc = "/admin/accounts/{omfragad}"
-	mux.HandleFunc("GET /admin/accounts", func(w http.ResponseWriter, r *http.Request) {
+	m := adminMux{mux}
+	s.adminAccountRoutes(m)
+	s.adminRowRoutes(m)
+	s.adminStateRoutes(m)
+	s.adminServiceRoutes(m)
+	m.handle("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, adminError{Error: "no such admin endpoint: " + r.Method + " " + r.URL.Path})
+	})
+}
+
+// adminAccountRoutes: whole accounts, and their access switches.
+func (s *Sim) adminAccountRoutes(m adminMux) {
+	m.handle("GET /admin/accounts", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Accounts())
 	})
-	mux.HandleFunc("GET "+acc, func(w http.ResponseWriter, r *http.Request) {
+	m.handle("GET "+accountPath, func(w http.ResponseWriter, r *http.Request) {
 		a, ok := s.Account(r.PathValue("omfragad"))
 		if !ok {
 			adminFail(w, fmt.Errorf("account %s: %w", Mask(r.PathValue("omfragad")), ErrNotFound))
@@ -29,7 +65,7 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, a)
 	})
-	mux.HandleFunc("PUT "+acc, func(w http.ResponseWriter, r *http.Request) {
+	m.handle("PUT "+accountPath, func(w http.ResponseWriter, r *http.Request) {
 		var a Account
 		if !decode(w, r, &a) {
 			return
@@ -44,69 +80,106 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 		}
 		s.accountAnswer(w, omf, s.PutAccount(a))
 	})
-	mux.HandleFunc("POST "+acc+"/transactions", func(w http.ResponseWriter, r *http.Request) {
+	for path, f := range map[string]func(string) error{
+		"/close":         s.CloseAccount,
+		"/grant/revoke":  func(omf string) error { return s.SetGrant(omf, false) },
+		"/grant/restore": func(omf string) error { return s.SetGrant(omf, true) },
+	} {
+		m.handle("POST "+accountPath+path, func(w http.ResponseWriter, r *http.Request) {
+			omf := r.PathValue("omfragad")
+			s.accountAnswer(w, omf, f(omf))
+		})
+	}
+}
+
+// adminRowRoutes: booked and upcoming rows.
+func (s *Sim) adminRowRoutes(m adminMux) {
+	m.handle("POST "+accountPath+"/transactions", func(w http.ResponseWriter, r *http.Request) {
 		var t Transaction
 		if decode(w, r, &t) {
 			_, err := s.postTransaction(r.PathValue("omfragad"), t)
 			s.accountAnswer(w, r.PathValue("omfragad"), err)
 		}
 	})
-	mux.HandleFunc("POST "+acc+"/upcoming", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("POST "+accountPath+"/upcoming", func(w http.ResponseWriter, r *http.Request) {
 		var t Transaction
 		if decode(w, r, &t) {
 			s.accountAnswer(w, r.PathValue("omfragad"), s.AddUpcoming(r.PathValue("omfragad"), t))
 		}
 	})
-	mux.HandleFunc("POST "+acc+"/upcoming/{index}/book", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("PUT "+accountPath+"/upcoming/{index}", func(w http.ResponseWriter, r *http.Request) {
+		var t Transaction
+		if idx, ok := pathIndex(w, r); ok && decode(w, r, &t) {
+			s.accountAnswer(w, r.PathValue("omfragad"), s.ChangeUpcoming(r.PathValue("omfragad"), idx, t))
+		}
+	})
+	m.handle("POST "+accountPath+"/upcoming/{index}/book", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Date string `json:"date"`
 		}
-		idx, err := strconv.Atoi(r.PathValue("index"))
-		if err != nil {
-			adminFail(w, fmt.Errorf("%w: index %q is not a number", ErrInvalid, r.PathValue("index")))
-			return
-		}
-		if decodeOptional(w, r, &body) {
+		if idx, ok := pathIndex(w, r); ok && decodeOptional(w, r, &body) {
 			s.accountAnswer(w, r.PathValue("omfragad"), s.BookUpcoming(r.PathValue("omfragad"), idx, body.Date))
 		}
 	})
-	mux.HandleFunc("DELETE "+acc+"/upcoming/{index}", func(w http.ResponseWriter, r *http.Request) {
-		idx, err := strconv.Atoi(r.PathValue("index"))
-		if err != nil {
-			adminFail(w, fmt.Errorf("%w: index %q is not a number", ErrInvalid, r.PathValue("index")))
-			return
+	m.handle("DELETE "+accountPath+"/upcoming/{index}", func(w http.ResponseWriter, r *http.Request) {
+		if idx, ok := pathIndex(w, r); ok {
+			s.accountAnswer(w, r.PathValue("omfragad"), s.WithdrawUpcoming(r.PathValue("omfragad"), idx))
 		}
-		s.accountAnswer(w, r.PathValue("omfragad"), s.WithdrawUpcoming(r.PathValue("omfragad"), idx))
 	})
-	mux.HandleFunc("PUT "+acc+"/balance", func(w http.ResponseWriter, r *http.Request) {
-		var b struct {
-			SaldoSkatteverket *int64 `json:"saldoSkatteverket"`
-			SaldoKronofogden  *int64 `json:"saldoKronofogden"`
+}
+
+// pathIndex reads the {index} path value, answering 400 when it is not a
+// number.
+func pathIndex(w http.ResponseWriter, r *http.Request) (int, bool) {
+	idx, err := strconv.Atoi(r.PathValue("index"))
+	if err != nil {
+		adminFail(w, fmt.Errorf("%w: index %q is not a number", ErrInvalid, r.PathValue("index")))
+		return 0, false
+	}
+	return idx, true
+}
+
+// amountPair is the body of the balance and interest endpoints: both
+// amounts are required.
+type amountPair struct {
+	names [2]string
+	v     [2]*int64
+}
+
+func (p *amountPair) UnmarshalJSON(b []byte) error {
+	var m map[string]*int64
+	if err := decodeStrict(b, &m); err != nil {
+		return err
+	}
+	for k := range m {
+		if k != p.names[0] && k != p.names[1] {
+			return fmt.Errorf("%w: unknown field %q", ErrInvalid, k)
 		}
-		if !decode(w, r, &b) {
-			return
-		}
-		if b.SaldoSkatteverket == nil || b.SaldoKronofogden == nil {
-			adminFail(w, fmt.Errorf("%w: saldoSkatteverket and saldoKronofogden are required", ErrInvalid))
-			return
-		}
-		s.accountAnswer(w, r.PathValue("omfragad"), s.SetBalance(r.PathValue("omfragad"), *b.SaldoSkatteverket, *b.SaldoKronofogden))
-	})
-	mux.HandleFunc("PUT "+acc+"/interest", func(w http.ResponseWriter, r *http.Request) {
-		var b struct {
-			RantaSkatteverket *int64 `json:"rantaSkatteverket"`
-			RantaKronofogden  *int64 `json:"rantaKronofogden"`
-		}
-		if !decode(w, r, &b) {
-			return
-		}
-		if b.RantaSkatteverket == nil || b.RantaKronofogden == nil {
-			adminFail(w, fmt.Errorf("%w: rantaSkatteverket and rantaKronofogden are required", ErrInvalid))
-			return
-		}
-		s.accountAnswer(w, r.PathValue("omfragad"), s.SetInterest(r.PathValue("omfragad"), *b.RantaSkatteverket, *b.RantaKronofogden))
-	})
-	mux.HandleFunc("PUT "+acc+"/payout-account", func(w http.ResponseWriter, r *http.Request) {
+	}
+	p.v = [2]*int64{m[p.names[0]], m[p.names[1]]}
+	if p.v[0] == nil || p.v[1] == nil {
+		return fmt.Errorf("%w: %s and %s are required", ErrInvalid, p.names[0], p.names[1])
+	}
+	return nil
+}
+
+// adminStateRoutes: balances, interest, payout account and blocks.
+func (s *Sim) adminStateRoutes(m adminMux) {
+	for path, set := range map[string]struct {
+		names [2]string
+		f     func(string, int64, int64) error
+	}{
+		"/balance":  {[2]string{"saldoSkatteverket", "saldoKronofogden"}, s.SetBalance},
+		"/interest": {[2]string{"rantaSkatteverket", "rantaKronofogden"}, s.SetInterest},
+	} {
+		m.handle("PUT "+accountPath+path, func(w http.ResponseWriter, r *http.Request) {
+			p := amountPair{names: set.names}
+			if decode(w, r, &p) {
+				s.accountAnswer(w, r.PathValue("omfragad"), set.f(r.PathValue("omfragad"), *p.v[0], *p.v[1]))
+			}
+		})
+	}
+	m.handle("PUT "+accountPath+"/payout-account", func(w http.ResponseWriter, r *http.Request) {
 		var b struct {
 			Utbetalningskonto *string `json:"utbetalningskonto"`
 		}
@@ -114,13 +187,13 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 			s.accountAnswer(w, r.PathValue("omfragad"), s.SetPayoutAccount(r.PathValue("omfragad"), b.Utbetalningskonto))
 		}
 	})
-	mux.HandleFunc("POST "+acc+"/blocks", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("POST "+accountPath+"/blocks", func(w http.ResponseWriter, r *http.Request) {
 		var b Block
 		if decode(w, r, &b) {
 			s.accountAnswer(w, r.PathValue("omfragad"), s.AddBlock(r.PathValue("omfragad"), b))
 		}
 	})
-	mux.HandleFunc("DELETE "+acc+"/blocks/{id}", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("DELETE "+accountPath+"/blocks/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 		if err != nil {
 			adminFail(w, fmt.Errorf("%w: block id %q is not a number", ErrInvalid, r.PathValue("id")))
@@ -128,21 +201,15 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 		}
 		s.accountAnswer(w, r.PathValue("omfragad"), s.RemoveBlock(r.PathValue("omfragad"), id))
 	})
-	mux.HandleFunc("POST "+acc+"/close", func(w http.ResponseWriter, r *http.Request) {
-		s.accountAnswer(w, r.PathValue("omfragad"), s.CloseAccount(r.PathValue("omfragad")))
-	})
-	mux.HandleFunc("POST "+acc+"/grant/revoke", func(w http.ResponseWriter, r *http.Request) {
-		omf := r.PathValue("omfragad")
-		s.accountAnswer(w, omf, s.SetGrant(omf, false))
-	})
-	mux.HandleFunc("POST "+acc+"/grant/restore", func(w http.ResponseWriter, r *http.Request) {
-		omf := r.PathValue("omfragad")
-		s.accountAnswer(w, omf, s.SetGrant(omf, true))
-	})
-	mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, r *http.Request) {
+}
+
+// adminServiceRoutes: faults, calls, the change log, scenarios, tokens
+// and settings.
+func (s *Sim) adminServiceRoutes(m adminMux) {
+	m.handle("GET /admin/faults", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Faults())
 	})
-	mux.HandleFunc("POST /admin/faults", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("POST /admin/faults", func(w http.ResponseWriter, r *http.Request) {
 		var f Fault
 		if !decode(w, r, &f) {
 			return
@@ -154,49 +221,63 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 		s.InjectFault(f)
 		writeJSON(w, http.StatusOK, s.Faults())
 	})
-	mux.HandleFunc("DELETE /admin/faults", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("DELETE /admin/faults", func(w http.ResponseWriter, r *http.Request) {
 		s.ClearFaults()
 		writeJSON(w, http.StatusOK, s.Faults())
 	})
-	mux.HandleFunc("GET /admin/calls", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("GET /admin/calls", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, callsAnswer{Calls: s.Calls(), CorrelationIDs: s.CorrelationIDs()})
 	})
-	mux.HandleFunc("DELETE /admin/calls", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("DELETE /admin/calls", func(w http.ResponseWriter, r *http.Request) {
 		s.ResetCalls()
 		writeJSON(w, http.StatusOK, callsAnswer{Calls: s.Calls(), CorrelationIDs: []string{}})
 	})
-	mux.HandleFunc("GET /admin/changes", func(w http.ResponseWriter, r *http.Request) {
-		var since int64
-		if v := r.URL.Query().Get("since"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				adminFail(w, fmt.Errorf("%w: since %q is not a number", ErrInvalid, v))
-				return
-			}
-			since = n
-		}
-		out := []Change{}
-		for _, c := range s.Changes() {
-			if c.Seq > since {
-				out = append(out, c)
-			}
-		}
-		writeJSON(w, http.StatusOK, out)
-	})
-	mux.HandleFunc("POST /admin/scenario", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("GET /admin/changes", s.serveChanges)
+	m.handle("POST /admin/scenario", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.LoadScenario(http.MaxBytesReader(w, r.Body, maxAdminBody)); err != nil {
 			adminFail(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, s.Accounts())
 	})
-	mux.HandleFunc("POST /admin/tokens/revoke", func(w http.ResponseWriter, r *http.Request) {
+	m.handle("POST /admin/tokens/revoke", func(w http.ResponseWriter, r *http.Request) {
 		s.RevokeTokens()
 		w.WriteHeader(http.StatusNoContent)
 	})
-	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, adminError{Error: "no such admin endpoint: " + r.Method + " " + r.URL.Path})
+	m.handle("GET /admin/settings", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Settings())
 	})
+	m.handle("PUT /admin/settings", func(w http.ResponseWriter, r *http.Request) {
+		var p SettingsPatch
+		if !decode(w, r, &p) {
+			return
+		}
+		if err := s.UpdateSettings(p); err != nil {
+			adminFail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Settings())
+	})
+}
+
+// serveChanges answers the change log, entries after ?since=SEQ.
+func (s *Sim) serveChanges(w http.ResponseWriter, r *http.Request) {
+	var since int64
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			adminFail(w, fmt.Errorf("%w: since %q is not a number", ErrInvalid, v))
+			return
+		}
+		since = n
+	}
+	out := []Change{}
+	for _, c := range s.Changes() {
+		if c.Seq > since {
+			out = append(out, c)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type callsAnswer struct {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"math"
@@ -52,22 +53,26 @@ func secureEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-func (s *Sim) apiHandler(op string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		status := s.serveAPI(w, r, op)
-		if s.log.Debug().Enabled() {
-			s.log.Debug().Str("op", op).Str("omfragad", Mask(r.PathValue("omfragad"))).
-				Str("correlationId", correlationID(r)).Int("status", status).Msg("sim api call")
-		}
-	})
+// serveAPIPath routes a call below APIPrefix to its operation; a path no
+// operation is served under answers 404 without a felkod, as the
+// gateway does for a resource that does not exist.
+func (s *Sim) serveAPIPath(w http.ResponseWriter, r *http.Request) {
+	op, omf, ok := s.routeAPI(strings.TrimPrefix(r.URL.Path, APIPrefix))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, gatewayError{Error: "No resource found"})
+		return
+	}
+	status := s.serveAPI(w, r, op, omf)
+	if s.log.Debug().Enabled() {
+		s.log.Debug().Str("op", op).Str("omfragad", Mask(omf)).
+			Str("correlationId", correlationID(r)).Int("status", status).Msg("sim api call")
+	}
 }
 
 // serveAPI answers one API call and returns the HTTP status written
 // (0 when the request was abandoned).
-func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, op string) int {
+func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, op, omf string) int {
 	corr := correlationID(r)
-	omf := r.PathValue("omfragad")
-
 	s.mu.Lock()
 	s.calls[op]++
 	if corr != "" {
@@ -86,18 +91,52 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, op string) int {
 			return 0
 		}
 	}
+	if st := s.gateway(w, r, corr); st != 0 {
+		return st
+	}
+	if win, closed := s.windowClosed(); closed {
+		return s.serveWindow(ctx, w, win)
+	}
+	key := omf
+	if k, ok := canonicalOmfragad(omf); ok {
+		key = k
+	}
+	if s.personDenied(r, key) {
+		st, b := felkodBody(6) // the person may not see this account
+		writeBody(w, st, b)
+		return st
+	}
+	f := s.takeFault(key, op)
+	if f != nil {
+		if st, done := s.serveFault(ctx, w, f); done {
+			return st
+		}
+	}
+	st, body := s.answer(op, omf, r.URL.Query())
+	if f != nil && f.Kind == FaultTruncated {
+		writeBody(w, http.StatusOK, body[:len(body)/2])
+		return http.StatusOK
+	}
+	writeBody(w, st, body)
+	return st
+}
 
-	// Gateway checks: keys, token, scope, correlation id, rate limit.
+// gateway makes the API gateway's checks: keys, token and scope (unless
+// keys only), correlation id, rate limit. It answers a call that fails
+// them and returns its status; 0 lets the call through.
+func (s *Sim) gateway(w http.ResponseWriter, r *http.Request, corr string) int {
 	if !secureEqual(r.Header.Get("client_id"), s.cfg.ClientID) || !secureEqual(r.Header.Get("client_secret"), s.cfg.ClientSecret) {
 		writeJSON(w, http.StatusUnauthorized, gatewayError{Error: "Invalid client credentials"})
 		return http.StatusUnauthorized
 	}
-	if st, msg := s.checkToken(r); st != 0 {
-		if st == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	if !s.cfg.KeysOnly {
+		if st, msg := s.checkToken(r); st != 0 {
+			if st == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			}
+			writeJSON(w, st, gatewayError{Error: msg})
+			return st
 		}
-		writeJSON(w, st, gatewayError{Error: msg})
-		return st
 	}
 	if corr == "" {
 		writeJSON(w, http.StatusBadRequest, gatewayError{Error: "Missing required header " + CorrelationHeader})
@@ -115,58 +154,48 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, op string) int {
 		writeJSON(w, http.StatusTooManyRequests, gatewayError{Error: "Too many requests"})
 		return http.StatusTooManyRequests
 	}
+	return 0
+}
 
-	if s.personDenied(r, omf) {
-		st, b := felkodBody(6) // the person may not see this account
+// serveFault acts out an API fault. done is false when the call goes on
+// to its normal answer (latency, truncated); status 0 with done means the
+// call was abandoned.
+func (s *Sim) serveFault(ctx context.Context, w http.ResponseWriter, f *Fault) (status int, done bool) {
+	if f.Latency > 0 && s.sleep(ctx, f.Latency) != nil {
+		return 0, true
+	}
+	switch f.Kind {
+	case FaultHang:
+		<-ctx.Done()
+		return 0, true
+	case FaultFelkod:
+		code := f.Felkod
+		if code == 0 {
+			code = 4
+		}
+		st, b := felkodBody(code)
 		writeBody(w, st, b)
-		return st
-	}
-
-	f := s.takeFault(omf, op)
-	if f != nil {
-		if f.Latency > 0 && s.sleep(ctx, f.Latency) != nil {
-			return 0
-		}
-		switch f.Kind {
-		case FaultHang:
-			<-ctx.Done()
-			return 0
-		case FaultFelkod:
-			code := f.Felkod
-			if code == 0 {
-				code = 4
-			}
-			st, b := felkodBody(code)
-			writeBody(w, st, b)
-			return st
-		case FaultHTTP429:
+		return st, true
+	case FaultHTTP429:
+		w.Header().Set("Retry-After", retryAfter(f.RetryAfter))
+		writeJSON(w, http.StatusTooManyRequests, gatewayError{Error: "Too many requests"})
+		return http.StatusTooManyRequests, true
+	case FaultHTTP503:
+		if f.RetryAfter > 0 {
 			w.Header().Set("Retry-After", retryAfter(f.RetryAfter))
-			writeJSON(w, http.StatusTooManyRequests, gatewayError{Error: "Too many requests"})
-			return http.StatusTooManyRequests
-		case FaultHTTP503:
-			if f.RetryAfter > 0 {
-				w.Header().Set("Retry-After", retryAfter(f.RetryAfter))
-			}
-			writeJSON(w, http.StatusServiceUnavailable, gatewayError{Error: "Service unavailable"})
-			return http.StatusServiceUnavailable
-		case FaultHTTP502:
-			writeJSON(w, http.StatusBadGateway, gatewayError{Error: "Bad gateway"})
-			return http.StatusBadGateway
-		case FaultNonJSON:
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write([]byte(nonJSONBody))
-			return http.StatusOK
 		}
+		writeJSON(w, http.StatusServiceUnavailable, gatewayError{Error: "Service unavailable"})
+		return http.StatusServiceUnavailable, true
+	case FaultHTTP502:
+		writeJSON(w, http.StatusBadGateway, gatewayError{Error: "Bad gateway"})
+		return http.StatusBadGateway, true
+	case FaultNonJSON:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(nonJSONBody))
+		return http.StatusOK, true
 	}
-
-	st, body := s.answer(op, omf, r.URL.Query())
-	if f != nil && f.Kind == FaultTruncated {
-		writeBody(w, http.StatusOK, body[:len(body)/2])
-		return http.StatusOK
-	}
-	writeBody(w, st, body)
-	return st
+	return 0, false
 }
 
 const nonJSONBody = "<!DOCTYPE html>\n<html><head><title>Service Unavailable</title></head>" +
@@ -268,18 +297,20 @@ type wireSparr struct {
 	Totalsparr     *bool  `json:"totalsparr,omitempty"`
 }
 
-func common(a *Account) wireCommon {
+func common(a *Account, today time.Time) wireCommon {
 	var info []string
 	if len(a.Informationstext) > 0 {
 		info = append([]string(nil), a.Informationstext...)
 	}
-	return wireCommon{NastaAvstamningsdatum: a.NastaAvstamningsdatum, SenastUppdaterad: a.SenastUppdaterad, Informationstext: info}
+	return wireCommon{NastaAvstamningsdatum: nextReconciliation(a.NastaAvstamningsdatum, today),
+		SenastUppdaterad: a.SenastUppdaterad, Informationstext: info}
 }
 
 // answer computes the status and body of a call that passed the gateway.
 // The wire value is built under the lock and encoded outside it.
 func (s *Sim) answer(op, omf string, q url.Values) (int, []byte) {
-	if !ValidOmfragad(omf) {
+	key, ok := canonicalOmfragad(omf)
+	if !ok {
 		return felkodBody(1)
 	}
 	today := s.today()
@@ -299,7 +330,7 @@ func (s *Sim) answer(op, omf string, q url.Values) (int, []byte) {
 
 	var v any
 	s.mu.Lock()
-	a := s.accounts[omf]
+	a := s.accounts[key]
 	switch {
 	case a == nil:
 		s.mu.Unlock()
@@ -316,7 +347,7 @@ func (s *Sim) answer(op, omf string, q url.Values) (int, []byte) {
 		v = wireSaldo{
 			SaldoSkatteverket: a.SaldoSkatteverket, SaldoKronofogden: a.SaldoKronofogden,
 			RantaSkatteverket: a.RantaSkatteverket, RantaKronofogden: a.RantaKronofogden,
-			OcrNummer: a.OcrNummer, wireCommon: common(a),
+			OcrNummer: a.OcrNummer, wireCommon: common(a, today),
 		}
 	case OpTransaktioner:
 		// Tidigare is kept sorted by transaktionsdatum.
@@ -335,15 +366,15 @@ func (s *Sim) answer(op, omf string, q url.Values) (int, []byte) {
 			wt.Transaktionsidentitet = 0
 			kom = append(kom, wt)
 		}
-		v = wireTransaktioner{DatumFrom: datumFrom, OcrNummer: a.OcrNummer, Tidigare: tid, Kommande: kom, wireCommon: common(a)}
+		v = wireTransaktioner{DatumFrom: datumFrom, OcrNummer: a.OcrNummer, Tidigare: tid, Kommande: kom, wireCommon: common(a, today)}
 	case OpUtbetalningskonto:
-		v = wireUtbetalningskonto{Utbetalningskonto: a.Utbetalningskonto, wireCommon: common(a)}
+		v = wireUtbetalningskonto{Utbetalningskonto: a.Utbetalningskonto, wireCommon: common(a, today)}
 	case OpUtbetalningssparrar:
 		sp := make([]wireSparr, 0, len(a.Sparrar))
 		for _, b := range a.Sparrar {
 			sp = append(sp, wireSparr(b))
 		}
-		v = wireSparrar{Sparrar: sp, wireCommon: common(a)}
+		v = wireSparrar{Sparrar: sp, wireCommon: common(a, today)}
 	}
 	s.mu.Unlock()
 

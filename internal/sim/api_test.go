@@ -291,7 +291,11 @@ func TestFelkoder(t *testing.T) {
 		wantText   string
 	}{
 		{"bad check digit", OpSaldo, "165566778898", "", nil, 400, 1, "Felaktigt organisationsnummer"},
-		{"ten digits", OpTransaktioner, "5566778899", "", nil, 400, 1, "Felaktigt organisationsnummer"},
+		{"ten digits of a person", OpTransaktioner, "8112189876", "", nil, 400, 1, "Felaktigt organisationsnummer"},
+		{"century 17", OpSaldo, "175566778899", "", nil, 400, 1, "Felaktigt organisationsnummer"},
+		{"century 16 on a personnummer", OpSaldo, "168112189876", "", nil, 400, 1, "Felaktigt organisationsnummer"},
+		{"century 19 on an organisation number", OpSaldo, "195566778899", "", nil, 400, 1, "Felaktigt organisationsnummer"},
+		{"century 20 without a date", OpSaldo, "205566778899", "", nil, 400, 1, "Felaktigt organisationsnummer"},
 		{"letters", OpUtbetalningskonto, "16556677889x", "", nil, 400, 1, "Felaktigt organisationsnummer"},
 		{"bad datumFrom", OpTransaktioner, "165566778899", "datumFrom=2026-13-01", nil, 400, 2, "Felaktigt datum"},
 		{"datumFrom format", OpTransaktioner, "165566778899", "datumFrom=20260101", nil, 400, 2, "Felaktigt datum"},

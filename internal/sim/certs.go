@@ -82,43 +82,11 @@ func GenerateCertsExpiring(hosts []string, clientOrg string, validFor, clientVal
 		clientNotAfter = notBefore.Add(clientValidFor + time.Hour)
 	}
 	leaf := func(tmpl *x509.Certificate, notAfter time.Time) (certPEM, keyPEM []byte, err error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		tmpl.SerialNumber = serial()
 		tmpl.NotBefore, tmpl.NotAfter = notBefore, notAfter
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return nil, nil, err
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, nil, err
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-			pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+		return signLeaf(tmpl, ca, caKey)
 	}
 
-	srv := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "skvsim"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	for _, h := range hosts {
-		if h == "" || h == "localhost" {
-			continue
-		}
-		if ip := net.ParseIP(h); ip != nil {
-			if !ip.IsLoopback() {
-				srv.IPAddresses = append(srv.IPAddresses, ip)
-			}
-		} else {
-			srv.DNSNames = append(srv.DNSNames, h)
-		}
-	}
+	srv := serverTemplate(hosts)
 	var c Certs
 	c.CACertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	if c.ServerCertPEM, c.ServerKeyPEM, err = leaf(srv, notAfter); err != nil {
@@ -137,6 +105,51 @@ func GenerateCertsExpiring(hosts []string, clientOrg string, validFor, clientVal
 		return Certs{}, fmt.Errorf("create client certificate: %w", err)
 	}
 	return c, nil
+}
+
+// signLeaf creates a key and a certificate from tmpl (its validity set)
+// signed by the CA, both PEM-encoded.
+func signLeaf(tmpl, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.SerialNumber = serial()
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// serverTemplate is the server certificate's template: valid for the
+// loopback names and hosts.
+func serverTemplate(hosts []string) *x509.Certificate {
+	srv := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "skvsim"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	for _, h := range hosts {
+		if h == "" || h == "localhost" {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			if !ip.IsLoopback() {
+				srv.IPAddresses = append(srv.IPAddresses, ip)
+			}
+		} else {
+			srv.DNSNames = append(srv.DNSNames, h)
+		}
+	}
+	return srv
 }
 
 func serial() *big.Int {

@@ -172,6 +172,7 @@ func (e *env) admin(method, path, body string) (int, []byte) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
 	st, b, _ := e.send(req)
 	return st, b
 }

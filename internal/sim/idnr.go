@@ -1,6 +1,9 @@
 package sim
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -34,10 +37,51 @@ func luhnDigit(digits string) byte {
 	return byte('0' + (10-luhnSum(digits, true)%10)%10)
 }
 
-// ValidOmfragad reports whether s is 12 digits whose last 10 pass the
-// Luhn check, the form the API accepts in its path.
+// ValidOmfragad reports whether s is an identity number in its 12-digit
+// form: the last 10 digits pass the Luhn check, and the century digits
+// fit: 16 for a legal person (whose 10-digit number has a third digit of
+// 2 or more, which no date has), 19 or 20 for a person (followed by a
+// valid date; a samordningsnummer adds 60 to the day).
 func ValidOmfragad(s string) bool {
-	return len(s) == 12 && allDigits(s) && luhnSum(s[2:], false)%10 == 0
+	if len(s) != 12 || !allDigits(s) || luhnSum(s[2:], false)%10 != 0 {
+		return false
+	}
+	switch s[:2] {
+	case "16":
+		return s[4] >= '2'
+	case "19", "20":
+		return validBirthDate(s[:8])
+	}
+	return false
+}
+
+// validBirthDate reports whether yyyymmdd is a date, or a
+// samordningsnummer's date (day + 60).
+func validBirthDate(yyyymmdd string) bool {
+	y, _ := strconv.Atoi(yyyymmdd[:4])
+	m, _ := strconv.Atoi(yyyymmdd[4:6])
+	d, _ := strconv.Atoi(yyyymmdd[6:8])
+	if d > 60 {
+		d -= 60
+	}
+	if m < 1 || m > 12 || d < 1 {
+		return false
+	}
+	return d <= time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+// canonicalOmfragad returns the 12-digit form of an identity number as
+// the API accepts it in its path: the 12-digit form (see ValidOmfragad),
+// or for a non-person (an organisation, an estate, a GD number) the
+// 10-digit form NNNNNNNNNN, whose third digit is 2 or more.
+func canonicalOmfragad(s string) (string, bool) {
+	switch {
+	case len(s) == 12 && ValidOmfragad(s):
+		return s, true
+	case len(s) == 10 && allDigits(s) && s[2] >= '2' && luhnSum(s, false)%10 == 0:
+		return "16" + s, true
+	}
+	return "", false
 }
 
 // OCR returns the OCR number of an account: the 12-digit omfragad
@@ -60,11 +104,14 @@ func WithCheckDigit(first11 string) string {
 }
 
 // Mask renders an identity number for logs and errors: organisation
-// numbers (prefix 16) whole, personnummer as the birth date + "****",
-// anything else only by its length.
+// numbers (prefix 16, or 10 digits whose third is 2 or more) whole,
+// personnummer as the birth date + "****", anything else only by its
+// length.
 func Mask(s string) string {
 	switch {
 	case len(s) == 12 && allDigits(s) && s[:2] == "16":
+		return s
+	case len(s) == 10 && allDigits(s) && s[2] >= '2':
 		return s
 	case len(s) == 12 && allDigits(s):
 		return s[:8] + "****"

@@ -26,7 +26,7 @@ type Generate struct {
 // Step is one scripted action. After is a Go duration ("10s", "1m30s");
 // empty or "0s" runs the step during LoadScenario. Action is one of the
 // change kinds (post-transaction, add-upcoming, book-upcoming,
-// withdraw-upcoming, set-balance, set-interest, set-payout-account,
+// change-upcoming, withdraw-upcoming, set-balance, set-interest, set-payout-account,
 // add-block, remove-block, close-account, put-account) or inject-fault
 // / clear-faults. Each action reads the fields named in its doc in
 // doc.go.
@@ -78,6 +78,8 @@ func (st Step) check() (time.Duration, error) {
 		err = need(hasOmf && st.Transaction != nil, "omfragad and transaction")
 	case KindBookUpcoming, KindWithdrawUpcoming:
 		err = need(hasOmf && st.Index != nil, "omfragad and index")
+	case KindChangeUpcoming:
+		err = need(hasOmf && st.Index != nil && st.Transaction != nil, "omfragad, index and transaction")
 	case KindSetBalance:
 		err = need(hasOmf && st.SaldoSkatteverket != nil && st.SaldoKronofogden != nil, "omfragad, saldoSkatteverket and saldoKronofogden")
 	case KindSetInterest:
@@ -117,6 +119,8 @@ func (s *Sim) runStep(st Step) error {
 		return s.BookUpcoming(o, *st.Index, st.Date)
 	case KindWithdrawUpcoming:
 		return s.WithdrawUpcoming(o, *st.Index)
+	case KindChangeUpcoming:
+		return s.ChangeUpcoming(o, *st.Index, *st.Transaction)
 	case KindSetBalance:
 		return s.SetBalance(o, *st.SaldoSkatteverket, *st.SaldoKronofogden)
 	case KindSetInterest:

@@ -64,6 +64,11 @@ type Config struct {
 	// RequireMTLS is informational: mutual TLS is enforced by the TLS
 	// listener (see Certs.ServerTLSConfig), not by the handler.
 	RequireMTLS bool
+	// KeysOnly simulates Skatteverket's simple test service ("enkel
+	// testtjänst"): API calls need the client_id and client_secret
+	// headers and a correlation id, and no bearer token. The token
+	// endpoint still answers (and counts its calls).
+	KeysOnly bool
 	// Logger receives one debug line per request. Optional.
 	Logger *zerolog.Logger
 
@@ -108,6 +113,10 @@ type Sim struct {
 	timers   []func() bool
 	closed   bool
 	acg      *acgState
+	// routes are the operations' paths (settings.go).
+	routes        map[string]route
+	quietUpcoming bool
+	window        ServiceWindow
 }
 
 type tokenInfo struct {
@@ -156,6 +165,8 @@ func New(cfg Config) *Sim {
 		nextID:    100000001,
 		calls:     make(map[string]int),
 		tokens:    make(map[string]tokenInfo),
+		routes:    defaultRoutes(),
+		window:    ServiceWindow{}.withDefaults(),
 	}
 	if cfg.Logger != nil {
 		s.log = *cfg.Logger
@@ -167,7 +178,7 @@ func New(cfg Config) *Sim {
 		}
 		s.bucket = bucket{rate: cfg.RateLimit, burst: burst, tokens: burst, last: cfg.Now()}
 	}
-	s.handler = s.routes()
+	s.handler = s.newHandler()
 	return s
 }
 
@@ -220,14 +231,9 @@ func (s *Sim) today() time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, stockholm)
 }
 
-func (s *Sim) routes() http.Handler {
+func (s *Sim) newHandler() http.Handler {
 	mux := http.NewServeMux()
-	for _, op := range []string{OpSaldo, OpTransaktioner, OpUtbetalningskonto, OpUtbetalningssparrar} {
-		mux.Handle(APIPrefix+"/skattekonton/{omfragad}/"+op, s.apiHandler(op))
-	}
-	mux.HandleFunc(APIPrefix+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, gatewayError{Error: "No resource found"})
-	})
+	mux.HandleFunc(APIPrefix+"/", s.serveAPIPath)
 	mux.HandleFunc(TokenPath, s.serveToken)
 	s.acgRoutes(mux)
 	s.adminRoutes(mux)

@@ -45,39 +45,15 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) int {
 
 	grantScope := s.cfg.Scope
 	if f := s.takeFault("", OpToken); f != nil {
-		if f.Latency > 0 && s.sleep(r.Context(), f.Latency) != nil {
-			return 0
+		st, done := s.tokenFault(w, r, f)
+		if done {
+			return st
 		}
-		switch f.Kind {
-		case FaultTokenRefused:
-			writeJSON(w, http.StatusUnauthorized, oauthError{Error: "invalid_client"})
-			return http.StatusUnauthorized
-		case FaultScopeMissing:
+		if f.Kind == FaultScopeMissing {
 			grantScope = "skahmst"
 			if s.cfg.Scope == grantScope {
 				grantScope = "other"
 			}
-		case FaultHang:
-			<-r.Context().Done()
-			return 0
-		case FaultHTTP429:
-			w.Header().Set("Retry-After", retryAfter(f.RetryAfter))
-			writeJSON(w, http.StatusTooManyRequests, gatewayError{Error: "Too many requests"})
-			return http.StatusTooManyRequests
-		case FaultHTTP502:
-			writeJSON(w, http.StatusBadGateway, gatewayError{Error: "Bad gateway"})
-			return http.StatusBadGateway
-		case FaultHTTP503, FaultFelkod:
-			writeJSON(w, http.StatusServiceUnavailable, gatewayError{Error: "Service unavailable"})
-			return http.StatusServiceUnavailable
-		case FaultNonJSON:
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write([]byte(nonJSONBody))
-			return http.StatusOK
-		case FaultTruncated:
-			writeBody(w, http.StatusOK, []byte(`{"access_token":"`))
-			return http.StatusOK
 		}
 	}
 
@@ -116,6 +92,42 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) int {
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, tokenAnswer{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(s.cfg.TokenTTL.Seconds()), Scope: grantScope})
 	return http.StatusOK
+}
+
+// tokenFault acts out a fault on the token endpoint. done is false when
+// the request goes on (latency, scope-missing); status 0 with done means
+// it was abandoned.
+func (s *Sim) tokenFault(w http.ResponseWriter, r *http.Request, f *Fault) (status int, done bool) {
+	if f.Latency > 0 && s.sleep(r.Context(), f.Latency) != nil {
+		return 0, true
+	}
+	switch f.Kind {
+	case FaultTokenRefused:
+		writeJSON(w, http.StatusUnauthorized, oauthError{Error: "invalid_client"})
+		return http.StatusUnauthorized, true
+	case FaultHang:
+		<-r.Context().Done()
+		return 0, true
+	case FaultHTTP429:
+		w.Header().Set("Retry-After", retryAfter(f.RetryAfter))
+		writeJSON(w, http.StatusTooManyRequests, gatewayError{Error: "Too many requests"})
+		return http.StatusTooManyRequests, true
+	case FaultHTTP502:
+		writeJSON(w, http.StatusBadGateway, gatewayError{Error: "Bad gateway"})
+		return http.StatusBadGateway, true
+	case FaultHTTP503, FaultFelkod:
+		writeJSON(w, http.StatusServiceUnavailable, gatewayError{Error: "Service unavailable"})
+		return http.StatusServiceUnavailable, true
+	case FaultNonJSON:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(nonJSONBody))
+		return http.StatusOK, true
+	case FaultTruncated:
+		writeBody(w, http.StatusOK, []byte(`{"access_token":"`))
+		return http.StatusOK, true
+	}
+	return 0, false
 }
 
 // IssueToken returns a fresh valid token without an HTTP round trip,
