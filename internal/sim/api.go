@@ -117,6 +117,9 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, op, omf string) i
 		writeBody(w, http.StatusOK, body[:len(body)/2])
 		return http.StatusOK
 	}
+	if f != nil && reshapeKind(f.Kind) && st == http.StatusOK {
+		body = reshape(body, f)
+	}
 	writeBody(w, st, body)
 	return st
 }

@@ -132,7 +132,12 @@
 // "felkod":4,"count":3,"retryAfter":"2s","latency":"1.5s"}; durations are
 // Go duration strings or numbers of seconds; count <= 0 or absent keeps
 // the fault until cleared. Kinds: felkod, http429, http503, http502,
-// latency, hang, truncated, nonjson, token-refused, scope-missing.
+// latency, hang, truncated, nonjson, token-refused, scope-missing, and
+// answers that drift from the description: extra-field (the answer gains
+// "field", valued "simulerat"), drop-field (it loses "field") and
+// rename-field (its top-level "field" is called "to"); "field" is a
+// top-level key or "list[].key" for a key of every element of a list:
+// {"kind":"drop-field","operation":"transaktioner","field":"tidigareTransaktioner[].transaktionstext"}.
 //
 // # Scenarios
 //

@@ -22,12 +22,19 @@ const (
 	FaultNonJSON      FaultKind = "nonjson"       // HTTP 200 with an HTML body
 	FaultTokenRefused FaultKind = "token-refused" // token endpoint answers 401 invalid_client
 	FaultScopeMissing FaultKind = "scope-missing" // token endpoint grants another scope
+	// Answers that drift from the description (reshape.go). Fault.Field
+	// is a top-level key or "list[].key", a key of every element of a
+	// list.
+	FaultExtraField  FaultKind = "extra-field"  // the answer gains Fault.Field (value "simulerat")
+	FaultDropField   FaultKind = "drop-field"   // the answer loses Fault.Field
+	FaultRenameField FaultKind = "rename-field" // the answer's top-level Fault.Field is called Fault.To
 )
 
 var faultKinds = map[FaultKind]bool{
 	FaultFelkod: true, FaultHTTP429: true, FaultHTTP503: true, FaultHTTP502: true,
 	FaultLatency: true, FaultHang: true, FaultTruncated: true, FaultNonJSON: true,
 	FaultTokenRefused: true, FaultScopeMissing: true,
+	FaultExtraField: true, FaultDropField: true, FaultRenameField: true,
 }
 
 // Fault is an injected misbehaviour.
@@ -49,6 +56,10 @@ type Fault struct {
 	Felkod     int           `json:"felkod,omitempty"`
 	RetryAfter time.Duration `json:"retryAfter,omitempty"`
 	Latency    time.Duration `json:"latency,omitempty"`
+	// Field and To name the fields of extra-field, drop-field and
+	// rename-field.
+	Field string `json:"field,omitempty"`
+	To    string `json:"to,omitempty"`
 }
 
 type faultJSON struct {
@@ -59,11 +70,13 @@ type faultJSON struct {
 	Felkod     int             `json:"felkod,omitempty"`
 	RetryAfter json.RawMessage `json:"retryAfter,omitempty"`
 	Latency    json.RawMessage `json:"latency,omitempty"`
+	Field      string          `json:"field,omitempty"`
+	To         string          `json:"to,omitempty"`
 }
 
 // MarshalJSON renders durations as strings.
 func (f Fault) MarshalJSON() ([]byte, error) {
-	j := faultJSON{Omfragad: f.Omfragad, Operation: f.Operation, Kind: f.Kind, Count: f.Count, Felkod: f.Felkod}
+	j := faultJSON{Omfragad: f.Omfragad, Operation: f.Operation, Kind: f.Kind, Count: f.Count, Felkod: f.Felkod, Field: f.Field, To: f.To}
 	if f.RetryAfter != 0 {
 		j.RetryAfter, _ = json.Marshal(f.RetryAfter.String())
 	}
@@ -89,7 +102,8 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
-	*f = Fault{Omfragad: j.Omfragad, Operation: j.Operation, Kind: j.Kind, Count: j.Count, Felkod: j.Felkod, RetryAfter: ra, Latency: lat}
+	*f = Fault{Omfragad: j.Omfragad, Operation: j.Operation, Kind: j.Kind, Count: j.Count, Felkod: j.Felkod, RetryAfter: ra, Latency: lat,
+		Field: j.Field, To: j.To}
 	return nil
 }
 
@@ -125,6 +139,9 @@ func (f Fault) Validate() error {
 	}
 	if f.Kind == FaultLatency && f.Latency <= 0 {
 		return fmt.Errorf("%w: latency fault needs a positive latency", ErrInvalid)
+	}
+	if err := f.validateReshape(); err != nil {
+		return err
 	}
 	if f.Omfragad != "" && !ValidOmfragad(f.Omfragad) {
 		return fmt.Errorf("%w: omfragad %s is not 12 digits with a valid check digit", ErrInvalid, Mask(f.Omfragad))

@@ -389,3 +389,69 @@ func TestScenarioChangeUpcoming(t *testing.T) {
 		t.Errorf("change-upcoming without a transaction: %v", err)
 	}
 }
+
+func TestReshapeFaults(t *testing.T) {
+	e := newEnv(t, Config{})
+	if err := e.sim.PutAccount(testAccount()); err != nil {
+		t.Fatal(err)
+	}
+	omf := "165566778899"
+	for _, tc := range []struct {
+		name  string
+		fault Fault
+		check func(t *testing.T, b []byte)
+	}{
+		{"extra top-level field", Fault{Operation: OpSaldo, Kind: FaultExtraField, Field: "nyttFalt"}, func(t *testing.T, b []byte) {
+			if string(keys(t, b)["nyttFalt"]) != `"simulerat"` {
+				t.Errorf("no nyttFalt: %s", b)
+			}
+		}},
+		{"dropped row field", Fault{Operation: OpTransaktioner, Kind: FaultDropField, Field: "tidigareTransaktioner[].transaktionstext"}, func(t *testing.T, b []byte) {
+			var tr struct {
+				Tidigare []map[string]any `json:"tidigareTransaktioner"`
+			}
+			mustDecode(t, b, &tr)
+			for _, r := range tr.Tidigare {
+				if _, ok := r["transaktionstext"]; ok || r["transaktionsdatum"] == nil {
+					t.Errorf("row %v", r)
+				}
+			}
+			if len(tr.Tidigare) == 0 {
+				t.Error("no rows")
+			}
+		}},
+		{"renamed list", Fault{Operation: OpUtbetalningssparrar, Kind: FaultRenameField, Field: "utbetalningssparrar", To: "sparrlista"}, func(t *testing.T, b []byte) {
+			k := keys(t, b)
+			if _, ok := k["utbetalningssparrar"]; ok || k["sparrlista"] == nil {
+				t.Errorf("not renamed: %s", b)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.sim.InjectFault(Fault{Omfragad: omf, Operation: tc.fault.Operation, Kind: tc.fault.Kind, Field: tc.fault.Field, To: tc.fault.To, Count: 1})
+			st, b := e.get(tc.fault.Operation, omf, "")
+			if st != http.StatusOK {
+				t.Fatalf("status %d %s", st, b)
+			}
+			tc.check(t, b)
+			// Count 1: the next answer is whole again.
+			if _, b := e.get(tc.fault.Operation, omf, ""); strings.Contains(string(b), "simulerat") || strings.Contains(string(b), "sparrlista") {
+				t.Errorf("fault outlived its count: %s", b)
+			}
+		})
+	}
+	for _, bad := range []Fault{
+		{Kind: FaultExtraField},
+		{Kind: FaultDropField, Field: "list[]."},
+		{Kind: FaultRenameField, Field: "utbetalningssparrar"},
+		{Kind: FaultRenameField, Field: "a[].b", To: "c"},
+		{Kind: FaultExtraField, Field: "x", Operation: OpToken},
+	} {
+		if err := bad.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if st, b := e.admin("POST", "/admin/faults", `{"kind":"rename-field","field":"utbetalningssparrar","to":"sparrlista","count":1}`); st != http.StatusOK || !strings.Contains(string(b), `"to":"sparrlista"`) {
+		t.Errorf("admin fault: %d %s", st, b)
+	}
+}
