@@ -16,16 +16,6 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 )
 
-// paths maps each operation to its path below Config.BaseURL; %s is the
-// 12-digit identity number. Only saldo and transaktioner are confirmed by
-// public clients, the other two are inferred from the pattern.
-var paths = map[Operation]string{
-	OpSaldo:               "/skattekonton/%s/saldo",
-	OpTransaktioner:       "/skattekonton/%s/transaktioner",
-	OpUtbetalningskonto:   "/skattekonton/%s/utbetalningskonto",
-	OpUtbetalningssparrar: "/skattekonton/%s/utbetalningssparrar",
-}
-
 // minObservedWait is the shortest limiter wait reported to the Observer:
 // a limiter that lets a call through at once still takes a little time.
 const minObservedWait = time.Millisecond
@@ -37,6 +27,7 @@ type Client struct {
 	auth    *auth
 	limiter Limiter
 	certs   *certReloader // nil without a client certificate
+	paths   map[Operation]pathTemplate
 }
 
 // New validates cfg, loads the client certificate and returns a Client.
@@ -47,6 +38,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg}
+	if c.cfg.Paths, c.paths, err = compilePaths(cfg.Paths); err != nil {
+		return nil, err
+	}
 	if cfg.CertFile != "" {
 		if c.certs, err = newCertReloader(cfg.CertFile, cfg.KeyFile); err != nil {
 			return nil, fmt.Errorf("skv config: CertFile/KeyFile: %w", err)
@@ -68,7 +62,9 @@ func New(cfg Config) (*Client, error) {
 	if tokenHC.Timeout == 0 || tokenHC.Timeout > cfg.Timeout {
 		tokenHC.Timeout = cfg.Timeout
 	}
-	c.auth = newAuth(cfg, &tokenHC)
+	if !cfg.KeysOnly {
+		c.auth = newAuth(cfg, &tokenHC)
+	}
 	switch {
 	case cfg.Limiter != nil:
 		c.limiter = cfg.Limiter
@@ -84,12 +80,16 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Config() Config {
 	cfg := c.cfg
 	cfg.HTTPClient = c.hc
+	cfg.Paths = make(map[Operation]string, len(c.paths))
+	for op, p := range c.paths {
+		cfg.Paths[op] = p.raw
+	}
 	return cfg
 }
 
 // Saldo fetches the current balance ("Hämta aktuellt dagssaldo").
 func (c *Client) Saldo(ctx context.Context, id idnr.Number) (Saldo, Trace, error) {
-	return call(ctx, c, OpSaldo, id, nil, DecodeSaldo)
+	return call(ctx, c, OpSaldo, id, nil, decodeSaldo)
 }
 
 // Transaktioner fetches booked and upcoming transactions ("Hämta tidigare
@@ -103,27 +103,31 @@ func (c *Client) Transaktioner(ctx context.Context, id idnr.Number, datumFrom st
 		}
 		q = url.Values{"datumFrom": {datumFrom}}
 	}
-	return call(ctx, c, OpTransaktioner, id, q, DecodeTransaktioner)
+	return call(ctx, c, OpTransaktioner, id, q, decodeTransaktioner)
 }
 
 // Utbetalningskonto fetches the registered payout account ("Hämta anmält
 // utbetalningskonto").
 func (c *Client) Utbetalningskonto(ctx context.Context, id idnr.Number) (Utbetalningskonto, Trace, error) {
-	return call(ctx, c, OpUtbetalningskonto, id, nil, DecodeUtbetalningskonto)
+	return call(ctx, c, OpUtbetalningskonto, id, nil, decodeUtbetalningskonto)
 }
 
 // Utbetalningssparrar fetches the payout blocks set by the account holder
 // ("Hämta utbetalningsspärrar på egen begäran").
 func (c *Client) Utbetalningssparrar(ctx context.Context, id idnr.Number) (Utbetalningssparrar, Trace, error) {
-	return call(ctx, c, OpUtbetalningssparrar, id, nil, DecodeUtbetalningssparrar)
+	return call(ctx, c, OpUtbetalningssparrar, id, nil, decodeUtbetalningssparrar)
 }
 
 // Token makes sure a valid access token is cached, fetching one if needed.
 // It is cheap while the cached token is valid, so a readiness check may
 // call it often. Its errors are *Error values like those of the operations.
+// With Config.KeysOnly there is no token and it returns nil.
 func (c *Client) Token(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("skv token: %w", err)
+	}
+	if c.auth == nil {
+		return nil
 	}
 	if _, _, err := c.auth.token(); err != nil {
 		return &Error{Err: err}
@@ -131,14 +135,15 @@ func (c *Client) Token(ctx context.Context) error {
 	return nil
 }
 
-// call runs one operation with retries and decodes its answer.
-func call[T any](ctx context.Context, c *Client, op Operation, id idnr.Number, q url.Values, decode func([]byte) (T, error)) (T, Trace, error) {
+// call runs one operation with retries and decodes its answer. The drift
+// of the last decoded answer goes to tr.Drift and the DriftObserver.
+func call[T any](ctx context.Context, c *Client, op Operation, id idnr.Number, q url.Values, decode func([]byte) (T, []Drift, error)) (T, Trace, error) {
 	var zero T
 	var tr Trace
 	if id.IsZero() {
 		return zero, tr, wrapf(op, "%w: zero identity number", ErrInvalidArgument)
 	}
-	u := c.cfg.BaseURL + fmt.Sprintf(paths[op], id.String())
+	u := c.cfg.BaseURL + c.paths[op].expand(id.String())
 	if q != nil {
 		u += "?" + q.Encode()
 	}
@@ -148,7 +153,9 @@ func call[T any](ctx context.Context, c *Client, op Operation, id idnr.Number, q
 		if err != nil {
 			return err
 		}
-		v, err := decode(body)
+		v, drift, err := decode(body)
+		tr.Drift = drift
+		c.observeDrift(op, drift)
 		if err != nil {
 			last := tr.Calls[len(tr.Calls)-1]
 			var e *Error
@@ -193,6 +200,10 @@ func (c *Client) attempt(ctx context.Context, op Operation, u string, tr *Trace)
 			return nil, wrapf(op, "rate limiter: %w", err)
 		}
 	}
+	if c.auth == nil { // keys only: no token, a 401 cannot be healed
+		body, _, err := c.send(ctx, op, u, "", tr)
+		return body, err
+	}
 	for renewed := false; ; renewed = true {
 		tok, gen, err := c.auth.token()
 		if err != nil {
@@ -228,7 +239,9 @@ func (c *Client) send(ctx context.Context, op Operation, u, authz string, tr *Tr
 		return nil, nil, &Error{Op: op, CorrelationID: cid, Err: fmt.Errorf("%w: build request: %v", ErrInvalidArgument, stripURL(err))}
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", authz)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
 	if c.cfg.ClientID != "" {
 		req.Header.Set("client_id", c.cfg.ClientID)
 	}
@@ -262,6 +275,7 @@ func (c *Client) send(ctx context.Context, op Operation, u, authz string, tr *Tr
 		e.Felkod, e.Felmeddelande = decodeErrorBody(body)
 	}
 	rec.Felkod = e.Felkod
+	c.markUnavailable(op, e)
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
 	}
@@ -290,6 +304,16 @@ func (c *Client) transportError(ctx context.Context, op Operation, cid string, s
 		err = fmt.Errorf("%w: %w", ErrCertificate, err)
 	}
 	return &Error{Op: op, Status: status, CorrelationID: cid, Err: err}
+}
+
+// observeDrift tells the Observer, when it is a DriftObserver, about each
+// drift entry.
+func (c *Client) observeDrift(op Operation, drift []Drift) {
+	if o, ok := c.cfg.Observer.(DriftObserver); ok {
+		for _, d := range drift {
+			o.DriftSeen(op, d)
+		}
+	}
 }
 
 // stripURL unwraps a *url.Error: its message holds the request URL, and

@@ -33,8 +33,19 @@ type Config struct {
 	// http:// is accepted only for loopback hosts.
 	BaseURL string
 	// TokenURL is the OAuth2 client-credentials token endpoint; the same
-	// http:// rule applies. Not used, and not required, with TokenSource.
+	// http:// rule applies. Not used, and not required, with TokenSource
+	// or KeysOnly.
 	TokenURL string
+	// Paths are the operations' path templates below BaseURL, each
+	// holding Placeholder ("{omfragad}") where the identity number goes
+	// (see CheckPathTemplate). Operations not in the map use DefaultPaths.
+	Paths map[Operation]string
+	// KeysOnly calls the API with the gateway keys alone (ClientID,
+	// ClientSecret and the correlation id): no OAuth2 token and no
+	// Authorization header, as Skatteverket's simple test service
+	// ("enkel testtjänst") expects. ClientSecret is then required and
+	// TokenSource must be nil.
+	KeysOnly bool
 	// TokenSource, when set, gives the access tokens instead of the
 	// client credentials grant: a user's login (authorization code flow).
 	// Its errors that wrap ErrTokenRefused or ErrLoginEnded are not
@@ -113,7 +124,14 @@ func (c Config) withDefaults() (Config, error) {
 	if err := checkURL("BaseURL", c.BaseURL); err != nil {
 		return c, err
 	}
-	if c.TokenSource == nil {
+	switch {
+	case c.KeysOnly && c.TokenSource != nil:
+		return c, fmt.Errorf("skv config: KeysOnly and TokenSource exclude each other")
+	case c.KeysOnly:
+		if c.ClientSecret == "" {
+			return c, fmt.Errorf("skv config: ClientSecret is required with KeysOnly")
+		}
+	case c.TokenSource == nil:
 		if err := checkURL("TokenURL", c.TokenURL); err != nil {
 			return c, err
 		}

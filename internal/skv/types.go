@@ -97,6 +97,11 @@ type Call struct {
 // It is returned also when the operation failed.
 type Trace struct {
 	Calls []Call
+	// Drift is how the last decoded answer differed from the service
+	// description: unknown fields, missing mandatory fields, an unknown
+	// blocks list key. Sorted by path; nil when there was none. It is set
+	// also when a missing field failed the operation.
+	Drift []Drift
 }
 
 // Attempts is the number of HTTP calls made.
