@@ -158,23 +158,8 @@ func (c Config) withDefaults() (Config, error) {
 	if !validHeaderName(c.CorrelationHeader) {
 		return c, fmt.Errorf("skv config: CorrelationHeader: invalid header name %q", c.CorrelationHeader)
 	}
-	type dur struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}
-	for _, d := range []dur{
-		{"Timeout", &c.Timeout, DefaultTimeout},
-		{"MaxElapsed", &c.MaxElapsed, DefaultMaxElapsed},
-		{"InitialInterval", &c.InitialInterval, DefaultInitialInterval},
-		{"MaxInterval", &c.MaxInterval, DefaultMaxInterval},
-	} {
-		if *d.v < 0 {
-			return c, fmt.Errorf("skv config: %s must not be negative, got %v", d.name, *d.v)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
+	if err := c.durationDefaults(); err != nil {
+		return c, err
 	}
 	if c.MaxInterval < c.InitialInterval {
 		return c, fmt.Errorf("skv config: MaxInterval %v is less than InitialInterval %v", c.MaxInterval, c.InitialInterval)
@@ -204,6 +189,28 @@ func (c Config) withDefaults() (Config, error) {
 		c.Now = time.Now
 	}
 	return c, nil
+}
+
+// durationDefaults checks the durations and fills in their defaults.
+func (c *Config) durationDefaults() error {
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"Timeout", &c.Timeout, DefaultTimeout},
+		{"MaxElapsed", &c.MaxElapsed, DefaultMaxElapsed},
+		{"InitialInterval", &c.InitialInterval, DefaultInitialInterval},
+		{"MaxInterval", &c.MaxInterval, DefaultMaxInterval},
+	} {
+		if *d.v < 0 {
+			return fmt.Errorf("skv config: %s must not be negative, got %v", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	return nil
 }
 
 // checkURL accepts https:// URLs and http:// URLs of loopback hosts.
