@@ -14,6 +14,8 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
 
 // Environments of the Skattekonto API.
@@ -21,12 +23,25 @@ const (
 	EnvSim  = "sim"
 	EnvTest = "test"
 	EnvProd = "prod"
+	// EnvEnkel is Skatteverket's simple test service ("enkel
+	// testtjänst"): static example answers to anyone with API keys, no
+	// OAuth2 token and no client certificate.
+	EnvEnkel = "enkel"
 )
 
-// Endpoints per environment (SKATTEKONTO.md).
+// Endpoints per environment (SKATTEKONTO.md): API base and token URL.
 var endpoints = map[string][2]string{
-	EnvTest: {"https://api.test.skatteverket.se/beskattning/skattekonto/v2", "https://sysorgoauth2.test.skatteverket.se/oauth2/v1/sysorg/token"},
-	EnvProd: {"https://api.skatteverket.se/beskattning/skattekonto/v2", "https://sysorgoauth2.skatteverket.se/oauth2/v1/sysorg/token"},
+	EnvTest:  {"https://api.test.skatteverket.se/beskattning/skattekonto/v2", "https://sysorgoauth2.test.skatteverket.se/oauth2/v1/sysorg/token"},
+	EnvProd:  {"https://api.skatteverket.se/beskattning/skattekonto/v2", "https://sysorgoauth2.skatteverket.se/oauth2/v1/sysorg/token"},
+	EnvEnkel: {"https://api.test.skatteverket.se/enkeltesttjanst/beskattning/skattekonto/v1", ""},
+}
+
+// PathVariables name the variable holding each operation's path template.
+var PathVariables = map[skv.Operation]string{
+	skv.OpSaldo:               "SKV_PATH_SALDO",
+	skv.OpTransaktioner:       "SKV_PATH_TRANSAKTIONER",
+	skv.OpUtbetalningskonto:   "SKV_PATH_UTBETALNINGSKONTO",
+	skv.OpUtbetalningssparrar: "SKV_PATH_UTBETALNINGSSPARRAR",
 }
 
 // Person-flow (ACG) endpoints per environment (SKATTEKONTO.md); for sim
@@ -61,6 +76,20 @@ type Config struct {
 	SKVTimeout        time.Duration `envconfig:"SKV_TIMEOUT" default:"60s"`
 	SKVMaxAttempts    int           `envconfig:"SKV_MAX_ATTEMPTS" default:"5"`
 	SKVMaxElapsed     time.Duration `envconfig:"SKV_MAX_ELAPSED" default:"2m"`
+
+	// The operations' path templates below SKV_BASE_URL, with {omfragad}
+	// where the identity number goes; empty means skv.DefaultPaths.
+	SKVPathSaldo               string `envconfig:"SKV_PATH_SALDO"`
+	SKVPathTransaktioner       string `envconfig:"SKV_PATH_TRANSAKTIONER"`
+	SKVPathUtbetalningskonto   string `envconfig:"SKV_PATH_UTBETALNINGSKONTO"`
+	SKVPathUtbetalningssparrar string `envconfig:"SKV_PATH_UTBETALNINGSSPARRAR"`
+	// SKVUnavailableRetry is how long an operation that answered 404
+	// without a felkod (its path does not exist) is left uncalled.
+	SKVUnavailableRetry time.Duration `envconfig:"SKV_UNAVAILABLE_RETRY" default:"1h"`
+	// SKVTransactionsMaxAge bounds the one-call shortcut: the
+	// transactions call is skipped on an unchanged senastUppdaterad only
+	// while the account's last transactions fetch is younger than this.
+	SKVTransactionsMaxAge time.Duration `envconfig:"SKV_TRANSACTIONS_MAX_AGE" default:"24h"`
 
 	HTTPAddr  string `envconfig:"HTTP_ADDR" default:":8080"`
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
@@ -127,6 +156,31 @@ type Config struct {
 // Sim reports whether the worker targets the built-in simulator.
 func (c *Config) Sim() bool { return c.SKVEnv == EnvSim }
 
+// KeysOnly reports whether the API is called with the gateway keys alone
+// (skv.Config.KeysOnly): SKV_ENV=enkel.
+func (c *Config) KeysOnly() bool { return c.SKVEnv == EnvEnkel }
+
+// SKVPaths returns the operations' path templates (skv.Config.Paths),
+// defaults filled in by validation.
+func (c *Config) SKVPaths() map[skv.Operation]string {
+	return map[skv.Operation]string{
+		skv.OpSaldo:               c.SKVPathSaldo,
+		skv.OpTransaktioner:       c.SKVPathTransaktioner,
+		skv.OpUtbetalningskonto:   c.SKVPathUtbetalningskonto,
+		skv.OpUtbetalningssparrar: c.SKVPathUtbetalningssparrar,
+	}
+}
+
+// pathFields are the fields of the path variables.
+func (c *Config) pathFields() map[skv.Operation]*string {
+	return map[skv.Operation]*string{
+		skv.OpSaldo:               &c.SKVPathSaldo,
+		skv.OpTransaktioner:       &c.SKVPathTransaktioner,
+		skv.OpUtbetalningskonto:   &c.SKVPathUtbetalningskonto,
+		skv.OpUtbetalningssparrar: &c.SKVPathUtbetalningssparrar,
+	}
+}
+
 // Load reads the environment and validates the result. Errors name the variable.
 func Load() (*Config, error) {
 	var c Config
@@ -144,14 +198,24 @@ func (c *Config) validate() error {
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("config: %s: %s", name, fmt.Sprintf(format, args...)))
 	}
+	c.validateSKV(bad)
+	c.validateWorker(bad)
+	if c.LoginEnabled {
+		c.validateLogin(bad)
+	}
+	return errors.Join(errs...)
+}
+
+// validateSKV fills in and checks the SKV_* settings.
+func (c *Config) validateSKV(bad func(name, format string, args ...any)) {
 	switch c.SKVEnv {
 	case "":
 		if c.SKVBaseURL == "" {
 			c.SKVEnv = EnvSim
 		}
-	case EnvSim, EnvTest, EnvProd:
+	case EnvSim, EnvTest, EnvProd, EnvEnkel:
 	default:
-		bad("SKV_ENV", "%q is not sim, test or prod", c.SKVEnv)
+		bad("SKV_ENV", "%q is not sim, test, prod or enkel", c.SKVEnv)
 	}
 	if ep, ok := endpoints[c.SKVEnv]; ok {
 		if c.SKVBaseURL == "" {
@@ -162,31 +226,22 @@ func (c *Config) validate() error {
 		}
 	}
 	if !c.Sim() {
-		if c.SKVBaseURL == "" {
-			bad("SKV_BASE_URL", "required unless SKV_ENV is set")
+		c.validateAPI(bad)
+	}
+	fields := c.pathFields()
+	for _, op := range skv.Operations {
+		field := fields[op]
+		if *field == "" {
+			*field = skv.DefaultPaths[op]
+		} else if err := skv.CheckPathTemplate(*field); err != nil {
+			bad(PathVariables[op], "%v", err)
 		}
-		if c.SKVTokenURL == "" {
-			bad("SKV_TOKEN_URL", "required with SKV_BASE_URL")
-		}
-		for name, v := range map[string]string{"SKV_BASE_URL": c.SKVBaseURL, "SKV_TOKEN_URL": c.SKVTokenURL} {
-			if v != "" {
-				if err := checkURL(v); err != nil {
-					bad(name, "%v", err)
-				}
-			}
-		}
-		if c.SKVClientID == "" {
-			bad("SKV_CLIENT_ID", "required for the Skattekonto API")
-		}
-		if c.SKVClientSecret == "" {
-			bad("SKV_CLIENT_SECRET", "required for the Skattekonto API")
-		}
-		if (c.SKVCertFile == "") != (c.SKVKeyFile == "") {
-			bad("SKV_CERT_FILE", "SKV_CERT_FILE and SKV_KEY_FILE go together")
-		}
-		if c.SKVEnv != "" && c.SKVCertFile == "" {
-			bad("SKV_CERT_FILE", "an organisation certificate is required for SKV_ENV=%s", c.SKVEnv)
-		}
+	}
+	if c.SKVUnavailableRetry < 0 {
+		bad("SKV_UNAVAILABLE_RETRY", "must not be negative")
+	}
+	if c.SKVTransactionsMaxAge <= 0 {
+		bad("SKV_TRANSACTIONS_MAX_AGE", "must be positive")
 	}
 	if c.SKVRateLimit < 0 {
 		// Public clients throttle themselves to about 4 calls/s; the
@@ -196,6 +251,43 @@ func (c *Config) validate() error {
 			c.SKVRateLimit = 0
 		}
 	}
+}
+
+// validateAPI checks the settings of a real API (not the simulator).
+func (c *Config) validateAPI(bad func(name, format string, args ...any)) {
+	if c.SKVBaseURL == "" {
+		bad("SKV_BASE_URL", "required unless SKV_ENV is set")
+	}
+	urls := map[string]string{"SKV_BASE_URL": c.SKVBaseURL}
+	if !c.KeysOnly() {
+		if c.SKVTokenURL == "" {
+			bad("SKV_TOKEN_URL", "required with SKV_BASE_URL")
+		}
+		urls["SKV_TOKEN_URL"] = c.SKVTokenURL
+	}
+	for name, v := range urls {
+		if v != "" {
+			if err := checkURL(v); err != nil {
+				bad(name, "%v", err)
+			}
+		}
+	}
+	if c.SKVClientID == "" {
+		bad("SKV_CLIENT_ID", "required for the Skattekonto API")
+	}
+	if c.SKVClientSecret == "" {
+		bad("SKV_CLIENT_SECRET", "required for the Skattekonto API")
+	}
+	if (c.SKVCertFile == "") != (c.SKVKeyFile == "") {
+		bad("SKV_CERT_FILE", "SKV_CERT_FILE and SKV_KEY_FILE go together")
+	}
+	if c.SKVEnv != "" && !c.KeysOnly() && c.SKVCertFile == "" {
+		bad("SKV_CERT_FILE", "an organisation certificate is required for SKV_ENV=%s", c.SKVEnv)
+	}
+}
+
+// validateWorker checks the worker's own settings.
+func (c *Config) validateWorker(bad func(name, format string, args ...any)) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel))
 	if err != nil || c.LogLevel == "" {
 		bad("LOG_LEVEL", "%q is not a zerolog level (debug, info, warn, error)", c.LogLevel)
@@ -258,14 +350,14 @@ func (c *Config) validate() error {
 	if c.WatchMaxAccounts < 1 {
 		bad("WATCH_MAX_ACCOUNTS", "must be at least 1")
 	}
-	if c.LoginEnabled {
-		c.validateLogin(bad)
-	}
-	return errors.Join(errs...)
 }
 
 // validateLogin fills in and checks the LOGIN_* settings.
 func (c *Config) validateLogin(bad func(name, format string, args ...any)) {
+	if c.KeysOnly() {
+		bad("LOGIN_ENABLED", "the simple test service (SKV_ENV=enkel) takes no tokens, so no person can log in to it")
+		return
+	}
 	if ep, ok := loginEndpoints[c.SKVEnv]; ok {
 		if c.LoginAuthorizeURL == "" {
 			c.LoginAuthorizeURL = ep[0]

@@ -4,6 +4,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
 
 // setEnv clears every variable Config reads, then sets env.
@@ -35,6 +40,57 @@ func TestDefaultsAreTheEmbeddedSimulator(t *testing.T) {
 	}
 	if len(c.ReminderDays) != 2 || c.ReminderDays[0] != 7 || c.ReminderDays[1] != 1 {
 		t.Errorf("reminder days %v", c.ReminderDays)
+	}
+	if c.SKVUnavailableRetry != time.Hour || c.SKVTransactionsMaxAge != 24*time.Hour || c.KeysOnly() {
+		t.Errorf("unavailable retry %v, transactions max age %v, keys only %v", c.SKVUnavailableRetry, c.SKVTransactionsMaxAge, c.KeysOnly())
+	}
+	if diff := cmp.Diff(skv.DefaultPaths, c.SKVPaths()); diff != "" {
+		t.Errorf("default paths (-want +got):\n%s", diff)
+	}
+}
+
+func TestPathVariables(t *testing.T) {
+	setEnv(t, map[string]string{"SKV_PATH_UTBETALNINGSSPARRAR": "/skattekonton/{omfragad}/sparrar", "SKV_UNAVAILABLE_RETRY": "10m"})
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[skv.Operation]string{}
+	for op, p := range skv.DefaultPaths {
+		want[op] = p
+	}
+	want[skv.OpUtbetalningssparrar] = "/skattekonton/{omfragad}/sparrar"
+	if diff := cmp.Diff(want, c.SKVPaths()); diff != "" {
+		t.Errorf("paths (-want +got):\n%s", diff)
+	}
+	if c.SKVUnavailableRetry != 10*time.Minute {
+		t.Errorf("unavailable retry %v", c.SKVUnavailableRetry)
+	}
+	// The paths make a valid client configuration.
+	if _, err := skv.New(skv.Config{BaseURL: "http://127.0.0.1:9/v2", TokenURL: "http://127.0.0.1:9/t", ClientID: "id", Paths: c.SKVPaths()}); err != nil {
+		t.Errorf("skv.New with the paths: %v", err)
+	}
+	for _, op := range skv.Operations {
+		if PathVariables[op] == "" {
+			t.Errorf("no variable for %s", op)
+		}
+	}
+}
+
+func TestSimpleTestService(t *testing.T) {
+	setEnv(t, map[string]string{"SKV_ENV": "enkel", "SKV_CLIENT_ID": "id", "SKV_CLIENT_SECRET": "s"})
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.KeysOnly() || c.Sim() || c.SKVBaseURL != "https://api.test.skatteverket.se/enkeltesttjanst/beskattning/skattekonto/v1" ||
+		c.SKVTokenURL != "" || c.SKVRateLimit != 4 {
+		t.Errorf("enkel: keys only %v, base %q, token %q, rate %v", c.KeysOnly(), c.SKVBaseURL, c.SKVTokenURL, c.SKVRateLimit)
+	}
+	// A simulator in keys-only mode stands in for it.
+	setEnv(t, map[string]string{"SKV_ENV": "enkel", "SKV_BASE_URL": "http://127.0.0.1:8443/beskattning/skattekonto/v2", "SKV_CLIENT_ID": "id", "SKV_CLIENT_SECRET": "s"})
+	if c, err = Load(); err != nil || c.SKVBaseURL != "http://127.0.0.1:8443/beskattning/skattekonto/v2" || !c.KeysOnly() {
+		t.Errorf("enkel with a base URL: %+v, %v", c, err)
 	}
 }
 
@@ -68,6 +124,13 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{"bad reminder days", "REMINDER_DAYS", "7,x", "REMINDER_DAYS"},
 		{"krav below uppmaning", "SHORTFALL_KRAV", "100", "SHORTFALL_KRAV"},
 		{"bad HTTP address", "HTTP_ADDR", "8080", "HTTP_ADDR"},
+		{"path without identity", "SKV_PATH_SALDO", "/skattekonton/saldo", "SKV_PATH_SALDO"},
+		{"path with a host", "SKV_PATH_TRANSAKTIONER", "https://evil.example/{omfragad}", "SKV_PATH_TRANSAKTIONER"},
+		{"path with a query", "SKV_PATH_UTBETALNINGSKONTO", "/skattekonton/{omfragad}/utbetalningskonto?x=1", "SKV_PATH_UTBETALNINGSKONTO"},
+		{"path going up", "SKV_PATH_UTBETALNINGSSPARRAR", "/skattekonton/../{omfragad}", "SKV_PATH_UTBETALNINGSSPARRAR"},
+		{"negative unavailable retry", "SKV_UNAVAILABLE_RETRY", "-1m", "SKV_UNAVAILABLE_RETRY"},
+		{"zero transactions max age", "SKV_TRANSACTIONS_MAX_AGE", "0s", "SKV_TRANSACTIONS_MAX_AGE"},
+		{"no client secret", "SKV_CLIENT_SECRET", "", "SKV_CLIENT_SECRET"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,5 +151,33 @@ func TestErrorsNameTheVariable(t *testing.T) {
 				t.Errorf("error shows the client secret: %q", err)
 			}
 		})
+	}
+}
+
+func TestSimpleTestServiceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no secret", map[string]string{"SKV_ENV": "enkel", "SKV_CLIENT_ID": "id"}, "SKV_CLIENT_SECRET"},
+		{"no client id", map[string]string{"SKV_ENV": "enkel", "SKV_CLIENT_SECRET": "secret-value"}, "SKV_CLIENT_ID"},
+		{"login", map[string]string{"SKV_ENV": "enkel", "SKV_CLIENT_ID": "id", "SKV_CLIENT_SECRET": "secret-value", "LOGIN_ENABLED": "true"}, "LOGIN_ENABLED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setEnv(t, tc.env)
+			_, err := Load()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming %s", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret-value") {
+				t.Errorf("error shows the client secret: %q", err)
+			}
+		})
+	}
+	// test and prod still want a certificate.
+	setEnv(t, map[string]string{"SKV_ENV": "prod", "SKV_CLIENT_ID": "id", "SKV_CLIENT_SECRET": "s"})
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "SKV_CERT_FILE") {
+		t.Errorf("prod without certificate: %v", err)
 	}
 }
