@@ -98,6 +98,8 @@ func newAPI(cfg *config.Config, ep endpoints, nc *nats.Conn, obs skv.Observer, l
 		Timeout:           cfg.SKVTimeout,
 		MaxAttempts:       cfg.SKVMaxAttempts,
 		MaxElapsed:        cfg.SKVMaxElapsed,
+		Paths:             cfg.SKVPaths(),
+		KeysOnly:          cfg.KeysOnly(),
 		Limiter:           limiter,
 		Observer:          obs,
 	})
