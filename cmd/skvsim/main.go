@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +15,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,22 +51,26 @@ func envBool(name string, def bool) bool {
 	return def
 }
 
-// options are skvsim's flags.
+// options are the command's flags.
 type options struct {
-	addr, certsDir, scenario     string
-	useTLS, seedDemo             bool
-	latency, clientValid         time.Duration
-	rateLimit                    float64
-	clientID, clientSecret, host string
-	level                        zerolog.Level
+	addr, certsDir, scenario    string
+	useTLS, seedDemo            bool
+	latency, clientValid        time.Duration
+	rateLimit                   float64
+	clientID, clientSecret      string
+	logLevel                    string
+	keysOnly, quietUpcoming     bool
+	paths                       pathFlag
+	serviceWindow, windowAnswer string
 }
 
-// parseFlags reads the flags; every flag has an environment default
-// SKVSIM_<FLAG> (upper case, dashes as underscores).
-func parseFlags(args []string, stdout io.Writer) (options, error) {
+// parseFlags reads args. Every flag has an environment default
+// SKVSIM_<FLAG> (upper case, dashes as underscores; SKVSIM_PATH holds
+// several paths separated by spaces).
+func parseFlags(args []string, out io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("skvsim", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs.SetOutput(out)
 	fs.StringVar(&o.addr, "addr", envOr("SKVSIM_ADDR", "127.0.0.1:8443"), "listen address")
 	fs.BoolVar(&o.useTLS, "tls", envBool("SKVSIM_TLS", true), "serve HTTPS requiring client certificates (throwaway certs in -certs-dir)")
 	fs.StringVar(&o.certsDir, "certs-dir", envOr("SKVSIM_CERTS_DIR", "./sim-certs"), "directory for the generated certificates")
@@ -76,27 +83,104 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.StringVar(&o.clientID, "client-id", envOr("SKVSIM_CLIENT_ID", sim.DefaultClientID), "client id required")
 	fs.StringVar(&o.clientSecret, "client-secret", envOr("SKVSIM_CLIENT_SECRET", sim.DefaultClientSecret), "client secret required")
 	fs.DurationVar(&o.clientValid, "client-cert-valid-for", 0, "validity of the generated client certificate, e.g. 240h to try a certificate near expiry (0: one year; any other value regenerates the certificates)")
-	logLevel := fs.String("log-level", envOr("SKVSIM_LOG_LEVEL", "info"), "zerolog level (debug logs every call)")
+	fs.StringVar(&o.logLevel, "log-level", envOr("SKVSIM_LOG_LEVEL", "info"), "zerolog level (debug logs every call)")
+	fs.BoolVar(&o.keysOnly, "keys-only", envBool("SKVSIM_KEYS_ONLY", false), "play the simple test service (SKV_ENV=enkel): API keys and correlation id only, no token, no client certificate")
+	fs.Var(&o.paths, "path", "serve an operation under another path below the API base, as operation=template, e.g. utbetalningssparrar=/skattekonton/{omfragad}/sparrar (repeatable)")
+	fs.BoolVar(&o.quietUpcoming, "quiet-upcoming", envBool("SKVSIM_QUIET_UPCOMING", false), "changes to upcoming rows leave senastUppdaterad as it was")
+	fs.StringVar(&o.serviceWindow, "service-window", envOr("SKVSIM_SERVICE_WINDOW", "off"), "the nightly service window: off, clock (closed 03:00-05:00 Swedish time) or on (closed now)")
+	fs.StringVar(&o.windowAnswer, "service-window-answer", envOr("SKVSIM_SERVICE_WINDOW_ANSWER", "felkod5"), "how a call in the window is answered: felkod5, felkod4, http503 or hang")
+	for _, p := range strings.Fields(os.Getenv("SKVSIM_PATH")) {
+		if err := o.paths.Set(p); err != nil {
+			return o, fmt.Errorf("SKVSIM_PATH: %w", err)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	lvl, err := zerolog.ParseLevel(*logLevel)
-	if err != nil {
-		return o, fmt.Errorf("-log-level: %w", err)
-	}
-	o.level = lvl
-	host, _, err := net.SplitHostPort(o.addr)
-	if err != nil {
-		return o, fmt.Errorf("-addr %q: %w", o.addr, err)
-	}
-	if !o.useTLS && !isLoopback(host) {
-		return o, fmt.Errorf("-addr %q: plain HTTP only on a loopback address (use -tls)", o.addr)
-	}
-	o.host = host
 	return o, nil
+}
+
+// pathFlag collects operation=template pairs.
+type pathFlag map[string]string
+
+func (p *pathFlag) String() string {
+	if p == nil {
+		return ""
+	}
+	var parts []string
+	for op, t := range *p {
+		parts = append(parts, op+"="+t)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func (p *pathFlag) Set(v string) error {
+	op, t, ok := strings.Cut(v, "=")
+	if !ok || op == "" || t == "" {
+		return fmt.Errorf("%q is not operation=template", v)
+	}
+	if *p == nil {
+		*p = pathFlag{}
+	}
+	(*p)[op] = t
+	return nil
+}
+
+// windowAnswers maps -service-window-answer to the window's answer.
+var windowAnswers = map[string]sim.ServiceWindow{
+	"felkod5": {Kind: sim.FaultFelkod, Felkod: 5},
+	"felkod4": {Kind: sim.FaultFelkod, Felkod: 4},
+	"http503": {Kind: sim.FaultHTTP503},
+	"hang":    {Kind: sim.FaultHang},
+}
+
+// newSim builds the simulator the options describe.
+func newSim(o options, logger *zerolog.Logger) (*sim.Sim, error) {
+	s := sim.New(sim.Config{
+		ClientID: o.clientID, ClientSecret: o.clientSecret, KeysOnly: o.keysOnly,
+		Latency: o.latency, RateLimit: o.rateLimit, RequireMTLS: o.useTLS && !o.keysOnly, Logger: logger,
+	})
+	win, ok := windowAnswers[o.windowAnswer]
+	if !ok {
+		s.Close()
+		return nil, fmt.Errorf("-service-window-answer %q is not felkod5, felkod4, http503 or hang", o.windowAnswer)
+	}
+	win.Mode = sim.WindowMode(o.serviceWindow)
+	if err := s.SetServiceWindow(win); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("-service-window: %w", err)
+	}
+	if err := s.UpdateSettings(sim.SettingsPatch{Paths: o.paths}); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("-path: %w", err)
+	}
+	s.SetQuietUpcoming(o.quietUpcoming)
+	if o.seedDemo {
+		s.SeedDemo()
+	}
+	if o.scenario != "" {
+		if err := loadScenario(s, o.scenario); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func loadScenario(s *sim.Sim, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("-scenario: %w", err)
+	}
+	defer f.Close()
+	if err := s.LoadScenario(f); err != nil {
+		return fmt.Errorf("-scenario %s: %w", path, err)
+	}
+	return nil
 }
 
 // run serves until ctx ends.
@@ -105,15 +189,24 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := zerolog.New(os.Stderr).Level(o.level).With().Timestamp().Logger()
-	s := sim.New(sim.Config{
-		ClientID: o.clientID, ClientSecret: o.clientSecret,
-		Latency: o.latency, RateLimit: o.rateLimit, RequireMTLS: o.useTLS, Logger: &logger,
-	})
-	defer s.Close()
-	if err := seed(s, o); err != nil {
+	lvl, err := zerolog.ParseLevel(o.logLevel)
+	if err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	logger := zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Logger()
+	host, _, err := net.SplitHostPort(o.addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", o.addr, err)
+	}
+	if !o.useTLS && !isLoopback(host) {
+		return fmt.Errorf("-addr %q: plain HTTP only on a loopback address (use -tls)", o.addr)
+	}
+	s, err := newSim(o, &logger)
+	if err != nil {
 		return err
 	}
+	defer s.Close()
+
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
@@ -122,71 +215,76 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	scheme := "http"
 	var paths map[string]string
 	if o.useTLS {
-		certs, p, err := ensureCerts(o.certsDir, o.host, o.clientValid)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("certificates in %s: %w", o.certsDir, err)
-		}
-		paths = p
-		if srv.TLSConfig, err = certs.ServerTLSConfig(); err != nil {
+		if paths, err = serverTLS(srv, o, host); err != nil {
 			ln.Close()
 			return err
 		}
 		scheme = "https"
 	}
-	printHowTo(stdout, s, scheme+"://"+ln.Addr().String(), o, paths)
-	if err := serve(ctx, srv, ln, o.useTLS); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "skvsim stopped")
-	return nil
+	root := scheme + "://" + ln.Addr().String()
+	printEnv(stdout, o, s, root, paths)
+	return serve(ctx, srv, ln, o.useTLS, stdout)
 }
 
-// seed loads the demo accounts and the scenario file the options name.
-func seed(s *sim.Sim, o options) error {
-	if o.seedDemo {
-		s.SeedDemo()
-	}
-	if o.scenario == "" {
-		return nil
-	}
-	f, err := os.Open(o.scenario)
+// serverTLS sets srv's TLS configuration from the certificates in
+// -certs-dir (generated when needed), requiring client certificates
+// unless keys only, and returns the certificate files' paths.
+func serverTLS(srv *http.Server, o options, host string) (map[string]string, error) {
+	certs, paths, err := ensureCerts(o.certsDir, host, o.clientValid)
 	if err != nil {
-		return fmt.Errorf("-scenario: %w", err)
+		return nil, fmt.Errorf("certificates in %s: %w", o.certsDir, err)
 	}
-	err = s.LoadScenario(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("-scenario %s: %w", o.scenario, err)
+	if srv.TLSConfig, err = certs.ServerTLSConfig(); err != nil {
+		return nil, err
 	}
-	return nil
+	if o.keysOnly {
+		srv.TLSConfig.ClientAuth = tls.NoClientCert
+	}
+	return paths, nil
 }
 
-// printHowTo tells where the simulator listens and how to point the
-// worker at it; paths are the certificate files, nil without TLS.
-func printHowTo(stdout io.Writer, s *sim.Sim, root string, o options, paths map[string]string) {
-	fmt.Fprintf(stdout, "skvsim listening on %s\n", root)
-	fmt.Fprintf(stdout, "admin API: %s/admin/accounts\n", root)
-	if paths != nil {
-		fmt.Fprintf(stdout, "client certificate: %s\nclient key: %s\nCA: %s\n", paths[sim.FileClient], paths[sim.FileClientKey], paths[sim.FileCA])
+// printEnv tells how to point the worker at the simulator.
+func printEnv(out io.Writer, o options, s *sim.Sim, root string, certPaths map[string]string) {
+	fmt.Fprintf(out, "skvsim listening on %s\n", root)
+	fmt.Fprintf(out, "admin API: %s/admin/accounts\n", root)
+	if certPaths != nil {
+		fmt.Fprintf(out, "client certificate: %s\nclient key: %s\nCA: %s\n", certPaths[sim.FileClient], certPaths[sim.FileClientKey], certPaths[sim.FileCA])
 	}
-	fmt.Fprintf(stdout, "\nPoint the worker at it:\n")
-	fmt.Fprintf(stdout, "export SKV_BASE_URL=%s\n", s.BaseURL(root))
-	fmt.Fprintf(stdout, "export SKV_TOKEN_URL=%s\n", s.TokenURL(root))
-	fmt.Fprintf(stdout, "export SKV_CLIENT_ID=%s\n", o.clientID)
+	fmt.Fprintf(out, "\nPoint the worker at it:\n")
+	if o.keysOnly {
+		fmt.Fprintf(out, "export SKV_ENV=enkel\n")
+	}
+	fmt.Fprintf(out, "export SKV_BASE_URL=%s\n", s.BaseURL(root))
+	if !o.keysOnly {
+		fmt.Fprintf(out, "export SKV_TOKEN_URL=%s\n", s.TokenURL(root))
+	}
+	fmt.Fprintf(out, "export SKV_CLIENT_ID=%s\n", o.clientID)
 	if o.clientSecret == sim.DefaultClientSecret {
-		fmt.Fprintf(stdout, "export SKV_CLIENT_SECRET=%s\n", sim.DefaultClientSecret)
+		fmt.Fprintf(out, "export SKV_CLIENT_SECRET=%s\n", sim.DefaultClientSecret)
 	} else {
-		fmt.Fprintf(stdout, "export SKV_CLIENT_SECRET=<the value of -client-secret>\n")
+		fmt.Fprintf(out, "export SKV_CLIENT_SECRET=<the value of -client-secret>\n")
 	}
-	if paths != nil {
-		fmt.Fprintf(stdout, "export SKV_CERT_FILE=%s\nexport SKV_KEY_FILE=%s\nexport SKV_CA_FILE=%s\n", paths[sim.FileClient], paths[sim.FileClientKey], paths[sim.FileCA])
+	switch {
+	case certPaths != nil && o.keysOnly:
+		fmt.Fprintf(out, "export SKV_CA_FILE=%s\n", certPaths[sim.FileCA])
+	case certPaths != nil:
+		fmt.Fprintf(out, "export SKV_CERT_FILE=%s\nexport SKV_KEY_FILE=%s\nexport SKV_CA_FILE=%s\n", certPaths[sim.FileClient], certPaths[sim.FileClientKey], certPaths[sim.FileCA])
+	}
+	if len(o.paths) > 0 {
+		fmt.Fprintf(out, "# operations served under other paths (leave these out to see the worker notice):\n")
+		ops := make([]string, 0, len(o.paths))
+		for op := range o.paths {
+			ops = append(ops, op)
+		}
+		sort.Strings(ops)
+		for _, op := range ops {
+			fmt.Fprintf(out, "export SKV_PATH_%s='%s'\n", strings.ToUpper(op), o.paths[op])
+		}
 	}
 }
 
-// serve serves on ln until ctx ends, then shuts down, giving calls in
-// flight 5s.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, useTLS bool) error {
+// serve serves on ln until ctx ends, then shuts down.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, useTLS bool, out io.Writer) error {
 	errc := make(chan error, 1)
 	go func() {
 		if useTLS {
@@ -208,6 +306,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, useTLS bool) 
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	fmt.Fprintln(out, "skvsim stopped")
 	return nil
 }
 
