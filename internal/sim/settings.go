@@ -6,7 +6,8 @@ import (
 	"maps"
 	"net/http"
 	"strings"
-	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // PathPlaceholder marks where the identity number goes in a path template.
@@ -23,7 +24,7 @@ var DefaultPaths = map[string]string{
 }
 
 // apiOps are the four operations in the order routes are matched.
-var apiOps = []string{OpSaldo, OpTransaktioner, OpUtbetalningskonto, OpUtbetalningssparrar}
+var apiOps = contract.Operations()
 
 // route is a path template split around its placeholder.
 type route struct {
@@ -147,14 +148,8 @@ type WindowMode string
 // The service window modes.
 const (
 	WindowOff   WindowMode = "off"   // always open (the default)
-	WindowClock WindowMode = "clock" // closed 03:00–05:00 Swedish time on the simulator's clock
+	WindowClock WindowMode = "clock" // closed in contract.InServiceWindow (03:00–05:00 Swedish time) on the simulator's clock
 	WindowOn    WindowMode = "on"    // closed now, whatever the time
-)
-
-// Service window hours, Swedish time (SKATTEKONTO.md).
-const (
-	WindowStartHour = 3
-	WindowEndHour   = 5
 )
 
 // ServiceWindow simulates the nightly service window. The service
@@ -204,13 +199,6 @@ func (w ServiceWindow) withDefaults() ServiceWindow {
 	return w
 }
 
-// InServiceWindow reports whether t falls in the service window,
-// 03:00–05:00 Swedish time.
-func InServiceWindow(t time.Time) bool {
-	h := t.In(stockholm).Hour()
-	return h >= WindowStartHour && h < WindowEndHour
-}
-
 // SetServiceWindow sets the simulated service window.
 func (s *Sim) SetServiceWindow(w ServiceWindow) error {
 	if err := w.Validate(); err != nil {
@@ -231,7 +219,7 @@ func (s *Sim) windowClosed() (ServiceWindow, bool) {
 	case WindowOn:
 		return w, true
 	case WindowClock:
-		return w, InServiceWindow(s.now())
+		return w, contract.InServiceWindow(s.now())
 	}
 	return w, false
 }
