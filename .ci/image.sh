@@ -122,11 +122,16 @@ say "  digest   $digest1"
 
 raw=$(podman image inspect --format '{{.Size}}' "$id1")
 pushed=$(find "$tmp/oci1/blobs" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
-say "  size     $((raw / 1024 / 1024)) MiB unpacked ($raw bytes), $((pushed / 1024 / 1024)) MiB pushed, gzip ($pushed bytes)"
+mib() { awk -v b="$1" 'BEGIN {printf "%.1f MiB (%d bytes)", b / 1048576, b}'; }
+say "  size     $(mib "$raw") unpacked, $(mib "$pushed") pushed (gzip layers)"
 
 if [[ $mode == build ]]; then
 	failed=0
-	say "push with: podman push $ref docker://$ref"
+	if [[ $version == *-dirty ]]; then
+		say "built from uncommitted changes: commit, then build again to push"
+	else
+		say "push with: podman push --digestfile digest $ref docker://$ref"
+	fi
 	exit 0
 fi
 
