@@ -18,9 +18,9 @@
 # Usage: bash .ci/image.sh          build twice, compare, run the checks
 #        bash .ci/image.sh build    build once; print the reference and digest
 # Environment: IMAGE (default ghcr.io/skattekonto-events/worker), GOARCH
-# (default the host's; another one builds only), STORAGE_DRIVER (podman's,
-# e.g. vfs where overlay is not available). Installs podman and runc from
-# Debian when missing (needs root). See docs/container.md.
+# (default the host's; another one is built, not run), SOURCE_DATE_EPOCH
+# (default the commit time). Installs podman and runc from Debian when
+# missing (needs root). See docs/container.md.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
