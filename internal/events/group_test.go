@@ -23,7 +23,7 @@ func TestGroupCommit(t *testing.T) {
 	// The stale account: committed once, then committed again from seq 0.
 	stale := accts[0]
 	res := Diff(State{}, Snapshot{Omfragad: stale, Saldo: saldo(1, 1)}, time.Now(), Options{})
-	if _, err := s.Commit(ctx, Commit{Omfragad: stale, Result: &res, Closing: closingFor(stale, "first"), FetchID: "first"}); err != nil {
+	if _, err := s.Commit(ctx, Changes(0, &res, nil, closingFor(stale, "first"))); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -44,7 +44,7 @@ func TestGroupCommit(t *testing.T) {
 				}
 				res := Diff(st, Snapshot{Omfragad: a, Saldo: saldo(int64(round), 0)}, time.Now(), Options{})
 				id := fmt.Sprintf("r%d", round)
-				seqs[i], errs[i] = s.Commit(ctx, Commit{Omfragad: a, Seq: seq, Result: &res, Closing: closingFor(a, id), FetchID: id})
+				seqs[i], errs[i] = s.Commit(ctx, Changes(seq, &res, nil, closingFor(a, id)))
 			}()
 		}
 		wg.Wait()

@@ -85,9 +85,7 @@ func (c StoreConfig) withDefaults() StoreConfig {
 type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
-	// beforeBatch, set by tests, may fail the i-th batch of a commit
-	// before it is sent (as if the process died there).
-	beforeBatch func(i int) error
+	hooks  hooks
 	// group, unless switched off, commits small commits together.
 	group *groupCommitter
 }
@@ -172,133 +170,9 @@ func (s *Store) Load(ctx context.Context, omfragad string) (State, uint64, error
 	return st, m.Sequence, nil
 }
 
-// Commit is what one fetch stores: its change events (Result, nil for a
-// failed fetch), the closing FetchCompleted or FetchFailed, and the state
-// that accounts for them.
-type Commit struct {
-	Omfragad string
-	// Seq is the sequence of the state the diff started from (0: none).
-	Seq uint64
-	// Prev is that state; used when Result is nil.
-	Prev   State
-	Result *Result
-	// Closing is the FetchCompleted or FetchFailed event.
-	Closing Event
-	// FetchID is recorded in the state as done, with Coalesced: the fetch
-	// ids of other requests this fetch served.
-	FetchID   string
-	Coalesced []string
-	// FetchedAt records, per operation called, when its call started.
-	FetchedAt map[string]int64
-	// Extra events go out with the closing event (an AccessProblem, say),
-	// and Problems records their kinds with the day reported.
-	Extra    []Event
-	Problems map[string]string
-}
-
-// Commit stores the events and the new state atomically: all of them or
-// none. A large first fetch is stored in several batches, each with the
-// state that accounts for exactly what it and the batches before it hold,
-// so a crash between them loses nothing and repeats nothing. It returns
-// the sequence of the new state, or ErrConflict when the state moved.
-func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
-	prev := c.Prev
-	var events []Event
-	newTx := 0
-	if c.Result != nil {
-		prev = c.Result.prev
-		events = c.Result.Events
-		newTx = c.Result.NewTransactions()
-	}
-	rest := len(events) - newTx // change events that must go in the final batch
-	if rest+2 > maxBatch {
-		return 0, fmt.Errorf("%w: %d", ErrTooManyChanges, rest)
-	}
-	inFinal := min(newTx, maxBatch-2-rest)
-	seq := c.Seq
-	gen := prev.Generation
-	// Intermediate batches: only new transactions, with partial states.
-	for start := 0; start < newTx-inFinal; {
-		end := min(start+maxBatch-1, newTx-inFinal)
-		gen++
-		partial := c.Result.Partial(end)
-		partial.Generation = gen
-		var err error
-		seq, err = s.publish(ctx, c.Omfragad, seq, events[start:end], nil, &partial)
-		if err != nil {
-			return 0, err
-		}
-		start = end
-	}
-	var next State
-	if c.Result != nil {
-		next = c.Result.Next
-	} else {
-		next = prev
-	}
-	next.Generation = gen + 1
-	next.recordFetch(append([]string{c.FetchID}, c.Coalesced...))
-	next.Problems = mergeMap(next.Problems, c.Problems)
-	next.FetchedAt = mergeMap(next.FetchedAt, c.FetchedAt)
-	final := events[newTx-inFinal:]
-	if len(c.Extra) > 0 {
-		final = append(slices.Clone(final), c.Extra...)
-	}
-	return s.publish(ctx, c.Omfragad, seq, final, &c.Closing, &next)
-}
-
-// mergeMap returns a new map with a's entries overwritten by b's (a
-// itself when b is empty).
-func mergeMap[V any](a, b map[string]V) map[string]V {
-	if len(b) == 0 {
-		return a
-	}
-	out := make(map[string]V, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
-}
-
-// ReportProblem publishes an AccessProblem at most once per kind and day
-// for key (an account, or ServiceSubject for the deployment): the day is
-// recorded in key's state in the same atomic batch as the event, so
-// replicas that see the same problem at once publish it once. It reports
-// whether this call published it.
-func (s *Store) ReportProblem(ctx context.Context, key, kind, day string, ev *Event) (bool, error) {
-	for try := 0; try < maxCommitTries; try++ {
-		st, seq, err := s.Load(ctx, key)
-		if err != nil {
-			return false, err
-		}
-		if st.Problems[kind] == day {
-			return false, nil
-		}
-		next := st
-		next.Generation++
-		next.Problems = mergeMap(st.Problems, map[string]string{kind: day})
-		_, err = s.publish(ctx, key, seq, nil, ev, &next)
-		if err == nil {
-			return true, nil
-		}
-		if !IsConflict(err) {
-			return false, err
-		}
-	}
-	return false, fmt.Errorf("report %s: %w", kind, ErrConflict)
-}
-
-// maxCommitTries bounds re-reading a state that keeps moving.
-const maxCommitTries = 5
-
 func (s *Store) publish(ctx context.Context, acct string, seq uint64, events []Event, closing *Event, st *State) (uint64, error) {
-	if s.beforeBatch != nil {
-		if err := s.beforeBatch(int(st.Generation)); err != nil {
-			return 0, err
-		}
+	if err := s.hooks.batch(st.Generation); err != nil {
+		return 0, err
 	}
 	msgs := make([]*nats.Msg, 0, len(events)+2)
 	for i := range events {

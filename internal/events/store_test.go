@@ -72,12 +72,12 @@ func TestStoreCommitAndConflict(t *testing.T) {
 		t.Fatalf("Load empty = %+v, %d, %v", st, seq, err)
 	}
 	res := Diff(st, snapshotWith(rows(5)), time.Now(), Options{})
-	seq1, err := s.Commit(ctx, Commit{Omfragad: acct, Seq: seq, Result: &res, Closing: closing("f1"), FetchID: "f1"})
+	seq1, err := s.Commit(ctx, Changes(seq, &res, nil, closing("f1")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second commit from the same starting point conflicts.
-	_, err = s.Commit(ctx, Commit{Omfragad: acct, Seq: seq, Result: &res, Closing: closing("f2"), FetchID: "f2"})
+	_, err = s.Commit(ctx, Changes(seq, &res, nil, closing("f2")))
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("stale commit: got %v, want ErrConflict", err)
 	}
@@ -115,7 +115,7 @@ func TestStoreLargeFirstFetchSplits(t *testing.T) {
 	ctx := context.Background()
 	s, js := newTestStore(t)
 	res := Diff(State{}, snapshotWith(rows(2500)), time.Now(), Options{})
-	if _, err := s.Commit(ctx, Commit{Omfragad: acct, Result: &res, Closing: closing("big"), FetchID: "big"}); err != nil {
+	if _, err := s.Commit(ctx, Changes(0, &res, nil, closing("big"))); err != nil {
 		t.Fatal(err)
 	}
 	st, _, err := s.Load(ctx, acct)
@@ -160,17 +160,17 @@ func TestStoreLargeFirstFetchCrashBetweenBatches(t *testing.T) {
 	s, js := newTestStore(t)
 	snap := snapshotWith(rows(2500))
 	dead := errors.New("killed")
-	s.beforeBatch = func(gen int) error {
+	s.hooks.beforeBatch = func(gen int) error {
 		if gen == 2 {
 			return dead
 		}
 		return nil
 	}
 	res := Diff(State{}, snap, time.Now(), Options{})
-	if _, err := s.Commit(ctx, Commit{Omfragad: acct, Result: &res, Closing: closing("big"), FetchID: "big"}); !errors.Is(err, dead) {
+	if _, err := s.Commit(ctx, Changes(0, &res, nil, closing("big"))); !errors.Is(err, dead) {
 		t.Fatalf("commit: %v", err)
 	}
-	s.beforeBatch = nil
+	s.hooks.beforeBatch = nil
 	st, seq, err := s.Load(ctx, acct)
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func TestStoreLargeFirstFetchCrashBetweenBatches(t *testing.T) {
 			t.Fatal("the rest of a first fetch must still be baseline")
 		}
 	}
-	if _, err := s.Commit(ctx, Commit{Omfragad: acct, Seq: seq, Result: &res, Closing: closing("big"), FetchID: "big"}); err != nil {
+	if _, err := s.Commit(ctx, Changes(seq, &res, nil, closing("big"))); err != nil {
 		t.Fatal(err)
 	}
 	ids := streamIDs(t, js)

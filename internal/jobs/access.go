@@ -97,32 +97,27 @@ func classify(err error) (kind string, ok bool) {
 
 func day(now time.Time) string { return now.In(stockholm).Format(time.DateOnly) }
 
-// serviceProblem reports a deployment-wide problem an API error shows, at
-// most once per kind and day across all replicas.
-func (w *Worker) serviceProblem(ctx context.Context, err error, now time.Time) {
-	kind, ok := classify(err)
-	if !ok {
-		return
+// noteAccess learns from a fetch's calls what they show of the
+// deployment's access to the API: an API error may show a problem,
+// reported at most once per kind and day across all replicas; calls that
+// succeeded show that the token works and has its scope.
+func (w *Worker) noteAccess(ctx context.Context, f *fetch, a *answers) {
+	switch {
+	case a.apiErr != nil:
+		if kind, ok := classify(a.apiErr); ok {
+			w.reportService(ctx, kind, a.apiErr.Error(), time.Time{}, f.now)
+		}
+	case a.failure == nil && !a.fromState:
+		w.access.clear(events.ProblemTokenRefused, events.ProblemScopeMissing)
 	}
-	w.reportService(ctx, kind, err.Error(), time.Time{}, now)
 }
 
 func (w *Worker) reportService(ctx context.Context, kind, detail string, expires, now time.Time) {
 	since := w.access.set(kind, detail, now)
-	data := events.AccessProblem{Kind: kind, Detail: detail, Since: since.UTC().Format(time.RFC3339)}
-	if !expires.IsZero() {
-		data.ExpiresAt = expires.UTC().Format(time.RFC3339)
-	}
 	d := day(now)
-	ev := events.Event{
-		ID:      events.NewID(events.ServiceSubject, events.TypeAccessProblem, kind, d),
-		Type:    events.TypeAccessProblem,
-		Subject: events.ServiceSubject,
-		Time:    now,
-		FetchID: "service-" + d,
-		Data:    data,
-	}
-	published, err := w.store.ReportProblem(ctx, events.ServiceSubject, kind, d, &ev)
+	r := events.NewAccessProblem(events.Origin{FetchID: "service-" + d, Time: now},
+		events.Problem{Kind: kind, Detail: detail, Since: since, Expires: expires}, d)
+	published, err := w.store.ReportProblem(ctx, r)
 	if err != nil {
 		w.log.Error().Err(err).Str("kind", kind).Msg("could not report access problem")
 		return
@@ -135,29 +130,19 @@ func (w *Worker) reportService(ctx context.Context, kind, detail string, expires
 
 // accountProblem returns the AccessProblem to publish with a failed fetch
 // when the account answered before and now answers felkod 6 (the agent's
-// authorisation is gone), at most once a day.
-func (w *Worker) accountProblem(st *events.State, acct string, f *events.FetchFailed, fetchID, requestID, correlationID string, now time.Time) ([]events.Event, map[string]string) {
+// authorisation is gone), at most once a day; else nil.
+func (w *Worker) accountProblem(f *fetch, failure *events.FetchFailed) *events.ProblemReport {
 	const kind = events.ProblemAuthorisationMissing
-	d := day(now)
-	if f.Felkod != 6 || st.Seen == 0 || st.Problems[kind] == d {
-		return nil, nil
+	d := day(f.now)
+	if failure.Felkod != 6 || f.st.Seen == 0 || f.st.Problems[kind] == d {
+		return nil
 	}
-	ev := events.Event{
-		ID:            events.NewID(acct, events.TypeAccessProblem, kind, d),
-		Type:          events.TypeAccessProblem,
-		Subject:       acct,
-		Time:          now,
-		FetchID:       fetchID,
-		RequestID:     requestID,
-		CorrelationID: correlationID,
-		Data: events.AccessProblem{
-			Header: events.Header{Omfragad: acct},
-			Kind:   kind,
-			Detail: "felkod 6 (Auktorisation saknas): the agent authorisation for this account is missing, though the account answered before",
-			Since:  now.UTC().Format(time.RFC3339),
-		},
-	}
-	return []events.Event{ev}, map[string]string{kind: d}
+	r := events.NewAccessProblem(f.origin(), events.Problem{
+		Kind:   kind,
+		Detail: "felkod 6 (Auktorisation saknas): the agent authorisation for this account is missing, though the account answered before",
+		Since:  f.now,
+	}, d)
+	return &r
 }
 
 // watchCertificate checks the organisation certificate at start and

@@ -23,11 +23,7 @@ func requestBody(b []byte) any {
 
 // requestJSON is a validated request as FetchFailed.request shows it.
 func requestJSON(r Request) map[string]any {
-	ops := make([]string, len(r.Operations))
-	for i, op := range r.Operations {
-		ops[i] = string(op)
-	}
-	m := map[string]any{"omfragad": r.Account.String(), "operations": ops, "force": r.Force}
+	m := map[string]any{"omfragad": r.Account.String(), "operations": opNames(r.Operations), "force": r.Force}
 	if r.DatumFrom != "" {
 		m["datumFrom"] = r.DatumFrom
 	}

@@ -10,6 +10,14 @@ import (
 // Conversions from the client's answers to the diff's input. The row
 // types have the same fields, so a row converts directly.
 
+// convert converts an answer of the client with conv, unless its call failed.
+func convert[A, E any](a A, t skv.Trace, err error, conv func(A, skv.Trace) *E) *E {
+	if err != nil {
+		return nil
+	}
+	return conv(a, t)
+}
+
 func answer(c skv.Common, tr skv.Trace) events.Answer {
 	return events.Answer{
 		CorrelationID:         tr.CorrelationID(),
@@ -69,6 +77,15 @@ func calls(in []skv.Call) []events.Call {
 			At:            c.At.UTC().Format(time.RFC3339Nano),
 			DurationMs:    c.Duration.Milliseconds(),
 		}
+	}
+	return out
+}
+
+// opNames are the operations' names.
+func opNames(ops []skv.Operation) []string {
+	out := make([]string, len(ops))
+	for i, op := range ops {
+		out[i] = string(op)
 	}
 	return out
 }

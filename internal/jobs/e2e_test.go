@@ -138,7 +138,7 @@ func (e *env) worker(cfg Config, crash func(step, fetchID string) bool) *Worker 
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	w.crashAt = crash
+	w.hooks.crashAt = crash
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

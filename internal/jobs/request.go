@@ -146,9 +146,7 @@ func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
 		}
 		req.ExplicitOps = true
 		// Call in the canonical order, whatever order was asked.
-		slices.SortFunc(req.Operations, func(a, b skv.Operation) int {
-			return slices.Index(skv.Operations, a) - slices.Index(skv.Operations, b)
-		})
+		sortOps(req.Operations)
 	} else {
 		req.Operations = slices.Clone(skv.Operations)
 	}
@@ -237,4 +235,11 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// sortOps puts operations in the order they are called.
+func sortOps(ops []skv.Operation) {
+	slices.SortFunc(ops, func(a, b skv.Operation) int {
+		return slices.Index(skv.Operations, a) - slices.Index(skv.Operations, b)
+	})
 }

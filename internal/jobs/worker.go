@@ -176,8 +176,7 @@ type Worker struct {
 	cons   jetstream.Consumer
 	queue  accountQueue
 	access accessProblems
-	// crashAt, set by tests, kills processing at a named step.
-	crashAt func(step, fetchID string) bool
+	hooks  hooks
 }
 
 // New prepares a worker: it creates (unless cfg.NoCreate) the fetch

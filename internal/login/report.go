@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -36,18 +35,8 @@ func ReportAccessProblem(js jetstream.JetStream, log zerolog.Logger) func(contex
 
 // AccessProblemEvent is the event that reports the end of a login.
 func AccessProblemEvent(e Ended) events.Event {
-	return events.Event{
-		ID:      events.NewID(contract.ServiceToken, events.TypeAccessProblem, events.ProblemTokenRefused, e.Session),
-		Type:    events.TypeAccessProblem,
-		Subject: contract.ServiceToken,
-		Time:    e.At,
-		FetchID: e.Session,
-		Auth:    contract.AuthUser,
-		Data: events.AccessProblem{
-			Kind: events.ProblemTokenRefused,
-			Detail: fmt.Sprintf("a user's login ended (%s): its accounts %s are no longer fetched with it until the user logs in again",
-				e.Reason, strings.Join(e.Accounts, ", ")),
-			Since: e.At.UTC().Format(time.RFC3339),
-		},
-	}
+	detail := fmt.Sprintf("a user's login ended (%s): its accounts %s are no longer fetched with it until the user logs in again",
+		e.Reason, strings.Join(e.Accounts, ", "))
+	return events.NewAccessProblem(events.Origin{FetchID: e.Session, Auth: contract.AuthUser, Time: e.At},
+		events.Problem{Kind: events.ProblemTokenRefused, Detail: detail, Since: e.At}, e.Session).Event
 }

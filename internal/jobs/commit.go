@@ -1,0 +1,61 @@
+package jobs
+
+import (
+	"context"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+)
+
+// maxCommitTries bounds re-diffing after conflicting commits.
+const maxCommitTries = 5
+
+// commit stores the fetch's events with the account's new state, all or
+// nothing. When another commit of the account came first, it reads the
+// state again: if that commit was this very fetch (before a crash or a
+// lost ack) the fetch is done; a failure is committed again on the new
+// state; fresh answers are not, and the request is fetched again.
+func (w *Worker) commit(ctx context.Context, f *fetch, a *answers) verdict {
+	for try := 0; ; try++ {
+		c := w.diff(f, a)
+		if w.hooks.crash(stepDiffed, f.id) {
+			return crashed
+		}
+		_, err := w.store.Commit(ctx, c)
+		if err == nil {
+			w.countPublished(&c)
+			if w.hooks.crash(stepCommitted, f.id) {
+				return crashed
+			}
+			return done
+		}
+		if !events.IsConflict(err) || try >= maxCommitTries {
+			f.tr.end(OutcomeCommitFailed, err)
+			return w.retryOrGiveUp(ctx, f)
+		}
+		w.cfg.Metrics.CommitConflict()
+		if v, ok := w.load(ctx, f); !ok {
+			return v
+		}
+		if a.failure == nil {
+			// Another fetch of this account committed first, perhaps from
+			// newer answers than ours: diffing ours against its state could
+			// report a change backwards. Start again with fresh answers.
+			f.tr.end(OutcomeConflictRetry, err)
+			return retry
+		}
+	}
+}
+
+// countPublished counts a commit's events by type.
+func (w *Worker) countPublished(c *events.Commit) {
+	if w.cfg.Metrics == nil {
+		return
+	}
+	n := map[events.Type]int{}
+	for _, e := range c.Events() {
+		n[e.Type]++
+	}
+	for t, k := range n {
+		w.cfg.Metrics.EventsPublished(string(t), k)
+	}
+}
