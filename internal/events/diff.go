@@ -169,24 +169,24 @@ func (d *differ) today() string { return d.now.In(d.opt.Location).Format(time.Da
 // present, else a fingerprint of its content and its occurrence among
 // identical rows of the same answer (identical twins are real money).
 func bookedID(r *APIRow, occurrence map[uint64]int) string {
-	if r.Transaktionsidentitet != "" {
-		return r.Transaktionsidentitet
-	}
-	h := fnv64(r.Transaktionsdatum, r.Ranteberakningsdatum, r.Transaktionstext,
-		amountString(r.BeloppSkatteverket), amountString(r.BeloppKronofogden))
-	occurrence[h]++
-	return "fp-" + hex16(h) + "-" + strconv.Itoa(occurrence[h])
+	return rowID("fp-", r, r.Ranteberakningsdatum, occurrence)
 }
 
 // upcomingID is the same for upcoming rows, which rarely have an identity.
 func upcomingID(r *APIRow, occurrence map[uint64]int) string {
+	return rowID("up-", r, r.Forfallodatum, occurrence)
+}
+
+// rowID is a row's identity, or prefix and a fingerprint of its content:
+// its dates (the transaction's and date), text and amounts.
+func rowID(prefix string, r *APIRow, date string, occurrence map[uint64]int) string {
 	if r.Transaktionsidentitet != "" {
 		return r.Transaktionsidentitet
 	}
-	h := fnv64(r.Transaktionsdatum, r.Forfallodatum, r.Transaktionstext,
+	h := fnv64(r.Transaktionsdatum, date, r.Transaktionstext,
 		amountString(r.BeloppSkatteverket), amountString(r.BeloppKronofogden))
 	occurrence[h]++
-	return "up-" + hex16(h) + "-" + strconv.Itoa(occurrence[h])
+	return prefix + hex16(h) + "-" + strconv.Itoa(occurrence[h])
 }
 
 func (d *differ) transactions(prev, next *State, t *TransaktionerAnswer) {
@@ -264,62 +264,20 @@ func sameRow(a, b *Row) bool {
 		amountString(a.BeloppKronofogden) == amountString(b.BeloppKronofogden)
 }
 
-// upcoming matches the answer's upcoming rows with the remembered ones:
-// first identical rows (or equal identities), then rows with the same
-// text (an amount or a date changed), and the rest are new or gone. A
-// gone row whose text and amounts were booked in this fetch became that
-// booked row: it yields no UpcomingWithdrawn.
+// upcoming compares the answer's upcoming rows with the remembered ones
+// (matchUpcoming): a matched row that differs changed, an unmatched one
+// is new, and a remembered one left unmatched is withdrawn.
 func (d *differ) upcoming(prev, next *State, t *TransaktionerAnswer, baseline bool, booked map[string]int) {
 	ocr := t.OcrNummer
 	if ocr == "" {
 		ocr = prev.OcrNummer
 	}
-	n := len(t.Kommande)
-	matched := make([]int, n) // index+1 into prev.Upcoming
-	used := make([]bool, len(prev.Upcoming))
-	rows := make([]Row, n)
+	rows := make([]Row, len(t.Kommande))
 	for i := range t.Kommande {
 		rows[i] = t.Kommande[i].row()
 	}
-	// Pass 1: same identity, or the same content.
-	for i := range t.Kommande {
-		for j := range prev.Upcoming {
-			if used[j] {
-				continue
-			}
-			p := &prev.Upcoming[j]
-			if (t.Kommande[i].Transaktionsidentitet != "" && p.ID == t.Kommande[i].Transaktionsidentitet) || sameRow(&p.Row, &rows[i]) {
-				matched[i], used[j] = j+1, true
-				break
-			}
-		}
-	}
-	// Remembered rows that became booked rows of this fetch are gone, not changed.
-	for j := range prev.Upcoming {
-		if k := rowKey(&prev.Upcoming[j].Row); !used[j] && booked[k] > 0 {
-			booked[k]--
-			used[j] = true
-		}
-	}
-	// Pass 2: same text and either the same amounts or the same due date:
-	// one of them changed.
-	for i := range t.Kommande {
-		if matched[i] != 0 {
-			continue
-		}
-		for j := range prev.Upcoming {
-			p := &prev.Upcoming[j].Row
-			if used[j] || p.Transaktionstext != rows[i].Transaktionstext {
-				continue
-			}
-			if rowKey(p) == rowKey(&rows[i]) || (p.Forfallodatum != "" && p.Forfallodatum == rows[i].Forfallodatum) ||
-				p.Transaktionsdatum == rows[i].Transaktionsdatum {
-				matched[i], used[j] = j+1, true
-				break
-			}
-		}
-	}
-	next.Upcoming = make([]Upcoming, 0, n)
+	matched, used := matchUpcoming(prev.Upcoming, t.Kommande, rows, booked)
+	next.Upcoming = make([]Upcoming, 0, len(rows))
 	occurrence := map[uint64]int{}
 	for i := range t.Kommande {
 		id := upcomingID(&t.Kommande[i], occurrence)
@@ -353,6 +311,57 @@ func (d *differ) upcoming(prev, next *State, t *TransaktionerAnswer, baseline bo
 			Header: d.header(false), TransaktionID: p.ID, Row: p.Row,
 		})
 	}
+}
+
+// matchUpcoming matches the answer's upcoming rows (kommande, as rows)
+// with the remembered ones: first identical rows (or equal identities),
+// then rows with the same text (an amount or a date changed). A
+// remembered row whose text and amounts were booked in this fetch became
+// that booked row: it is used up without a match, so it yields no
+// UpcomingWithdrawn. matched[i] is 1 + the index of row i's remembered
+// row, 0 for none; used[j] tells whether remembered row j is accounted for.
+func matchUpcoming(prev []Upcoming, kommande []APIRow, rows []Row, booked map[string]int) (matched []int, used []bool) {
+	matched = make([]int, len(rows))
+	used = make([]bool, len(prev))
+	// Pass 1: same identity, or the same content.
+	for i := range kommande {
+		for j := range prev {
+			if used[j] {
+				continue
+			}
+			p := &prev[j]
+			if (kommande[i].Transaktionsidentitet != "" && p.ID == kommande[i].Transaktionsidentitet) || sameRow(&p.Row, &rows[i]) {
+				matched[i], used[j] = j+1, true
+				break
+			}
+		}
+	}
+	// Remembered rows that became booked rows of this fetch are gone, not changed.
+	for j := range prev {
+		if k := rowKey(&prev[j].Row); !used[j] && booked[k] > 0 {
+			booked[k]--
+			used[j] = true
+		}
+	}
+	// Pass 2: same text and either the same amounts or the same due date:
+	// one of them changed.
+	for i := range rows {
+		if matched[i] != 0 {
+			continue
+		}
+		for j := range prev {
+			p := &prev[j].Row
+			if used[j] || p.Transaktionstext != rows[i].Transaktionstext {
+				continue
+			}
+			if rowKey(p) == rowKey(&rows[i]) || (p.Forfallodatum != "" && p.Forfallodatum == rows[i].Forfallodatum) ||
+				p.Transaktionsdatum == rows[i].Transaktionsdatum {
+				matched[i], used[j] = j+1, true
+				break
+			}
+		}
+	}
+	return matched, used
 }
 
 // reminders sends, for each upcoming row due within one of the reminder

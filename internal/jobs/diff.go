@@ -14,7 +14,7 @@ import (
 func (w *Worker) diff(f *fetch, a *answers) events.Commit {
 	switch {
 	case a.failure != nil:
-		f.tr.end(failedOutcome(a.failure.Reason), errors.New(a.failure.Error))
+		f.tr.end(Outcome(a.failure.Reason), errors.New(a.failure.Error))
 		return events.Failed(f.seq, f.st, f.failed(a.failure), w.accountProblem(f, a.failure), f.coalesced...)
 	case a.fromState:
 		// Nothing was asked of the API, so nothing changed.

@@ -7,103 +7,86 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
 )
 
-// Outcome is how the handling of one fetch request ended. Its log line
-// says the outcome's class, the value of the outcome label of
-// skattekonto_fetches_total, with the outcome itself as its reason.
-type Outcome uint8
+// Outcome is how the handling of one fetch request ended, in the word
+// its log line gives as the reason. The log line's outcome is the
+// outcome's class: the value of the outcome label of
+// skattekonto_fetches_total.
+type Outcome string
 
-// The outcomes; outcomeTable gives each its word, class and log level.
+// The outcomes; outcomeTable gives each its class and log level.
 const (
-	// OutcomeUnknown is a handling that named no outcome (a bug).
-	OutcomeUnknown Outcome = iota
 	// OutcomeCompleted: the fetch committed its events.
-	OutcomeCompleted
+	OutcomeCompleted Outcome = "completed"
 	// OutcomeAlreadyDone: the state records the fetch as done (a redelivery).
-	OutcomeAlreadyDone
-	// OutcomeServedByState: fetches since the request answered it.
-	OutcomeServedByState
+	OutcomeAlreadyDone Outcome = "already-done"
+	// OutcomeServedByState: fetches since the request was published answered it.
+	OutcomeServedByState Outcome = "served-by-state"
 	// OutcomeCoalesced: another request's fetch served it.
-	OutcomeCoalesced
+	OutcomeCoalesced Outcome = "coalesced"
 	// OutcomeServiceWindow: a scheduled tick inside Skatteverket's service window, skipped.
-	OutcomeServiceWindow
-	// OutcomeInvalidRequest: FetchFailed "invalid-request" answered it.
-	OutcomeInvalidRequest
-	// OutcomeRejected: the API said no for good; FetchFailed "rejected".
-	OutcomeRejected
-	// OutcomeExhausted: the API's retries ran out; FetchFailed "exhausted".
-	OutcomeExhausted
-	// OutcomeGaveUp: its last delivery failed; FetchFailed "exhausted".
-	OutcomeGaveUp
+	OutcomeServiceWindow Outcome = "service-window"
+	// OutcomeGaveUp: its last delivery failed; FetchFailed "exhausted" answered it.
+	OutcomeGaveUp Outcome = "gave-up"
 	// OutcomeConflictRetry: another fetch of the account committed first; fetched again later.
-	OutcomeConflictRetry
+	OutcomeConflictRetry Outcome = "conflict-retry"
 	// OutcomeHandedBack: the worker stopped mid-fetch and gave the request back.
-	OutcomeHandedBack
+	OutcomeHandedBack Outcome = "handed-back"
 	// OutcomeCoalescedRetry: the fetch that was to serve it was given back, and so was it.
-	OutcomeCoalescedRetry
+	OutcomeCoalescedRetry Outcome = "coalesced-retry"
 	// OutcomeStateUnavailable: the account's state could not be read.
-	OutcomeStateUnavailable
+	OutcomeStateUnavailable Outcome = "state-unavailable"
 	// OutcomeCommitFailed: the commit failed other than by a conflict.
-	OutcomeCommitFailed
+	OutcomeCommitFailed Outcome = "commit-failed"
 	// OutcomePublishFailed: the answer to an invalid request could not be published.
-	OutcomePublishFailed
+	OutcomePublishFailed Outcome = "publish-failed"
 	// OutcomePanicked: the fetch panicked.
-	OutcomePanicked
-
-	numOutcomes
+	OutcomePanicked Outcome = "panic"
+	// OutcomeInvalidRequest: FetchFailed "invalid-request" answered it.
+	OutcomeInvalidRequest Outcome = events.ReasonInvalidRequest
+	// OutcomeRejected: the API said no for good; FetchFailed "rejected".
+	OutcomeRejected Outcome = events.ReasonRejected
+	// OutcomeExhausted: the API's retries ran out; FetchFailed "exhausted".
+	OutcomeExhausted Outcome = events.ReasonExhausted
 )
 
-// outcomeTable is the one table of outcomes: the word that names each in
-// logs, its class (the metric label, which the log line also shows) and
-// the level of its log line.
-var outcomeTable = [numOutcomes]outcomeRow{
-	OutcomeUnknown:          {"unknown", metrics.OutcomeRetry, zerolog.ErrorLevel},
-	OutcomeCompleted:        {"completed", metrics.OutcomeOK, zerolog.InfoLevel},
-	OutcomeAlreadyDone:      {"already-done", metrics.OutcomeOK, zerolog.InfoLevel},
-	OutcomeServedByState:    {"served-by-state", metrics.OutcomeOK, zerolog.InfoLevel},
-	OutcomeCoalesced:        {"coalesced", metrics.OutcomeOK, zerolog.InfoLevel},
-	OutcomeServiceWindow:    {"service-window", metrics.OutcomeOK, zerolog.InfoLevel},
-	OutcomeInvalidRequest:   {events.ReasonInvalidRequest, metrics.OutcomeRejected, zerolog.WarnLevel},
-	OutcomeRejected:         {events.ReasonRejected, metrics.OutcomeFailed, zerolog.WarnLevel},
-	OutcomeExhausted:        {events.ReasonExhausted, metrics.OutcomeFailed, zerolog.WarnLevel},
-	OutcomeGaveUp:           {"gave-up", metrics.OutcomeFailed, zerolog.ErrorLevel},
-	OutcomeConflictRetry:    {"conflict-retry", metrics.OutcomeRetry, zerolog.InfoLevel},
-	OutcomeHandedBack:       {"handed-back", metrics.OutcomeCancelled, zerolog.WarnLevel},
-	OutcomeCoalescedRetry:   {"coalesced-retry", metrics.OutcomeRetry, zerolog.ErrorLevel},
-	OutcomeStateUnavailable: {"state-unavailable", metrics.OutcomeRetry, zerolog.ErrorLevel},
-	OutcomeCommitFailed:     {"commit-failed", metrics.OutcomeRetry, zerolog.ErrorLevel},
-	OutcomePublishFailed:    {"publish-failed", metrics.OutcomeRetry, zerolog.ErrorLevel},
-	OutcomePanicked:         {"panic", metrics.OutcomeRetry, zerolog.ErrorLevel},
+// outcomeTable is the one table of outcomes: each outcome's class (the
+// metric label, and the log line's outcome) and the level of its log line.
+var outcomeTable = []struct {
+	class    string
+	level    zerolog.Level
+	outcomes []Outcome
+}{
+	{metrics.OutcomeOK, zerolog.InfoLevel, []Outcome{OutcomeCompleted, OutcomeAlreadyDone, OutcomeServedByState, OutcomeCoalesced, OutcomeServiceWindow}},
+	{metrics.OutcomeRetry, zerolog.InfoLevel, []Outcome{OutcomeConflictRetry}},
+	{metrics.OutcomeRetry, zerolog.ErrorLevel, []Outcome{OutcomeCoalescedRetry, OutcomeStateUnavailable, OutcomeCommitFailed, OutcomePublishFailed, OutcomePanicked}},
+	{metrics.OutcomeRejected, zerolog.WarnLevel, []Outcome{OutcomeInvalidRequest}},
+	{metrics.OutcomeFailed, zerolog.WarnLevel, []Outcome{OutcomeRejected, OutcomeExhausted}},
+	{metrics.OutcomeFailed, zerolog.ErrorLevel, []Outcome{OutcomeGaveUp}},
+	{metrics.OutcomeCancelled, zerolog.WarnLevel, []Outcome{OutcomeHandedBack}},
 }
 
-// String is the outcome's word.
-func (o Outcome) String() string { return o.row().word }
-
-// Class is the outcome's class: the value of the outcome label of
-// skattekonto_fetches_total and of the outcome field of the log line.
-func (o Outcome) Class() string { return o.row().class }
-
-// Level is the level of the outcome's log line.
-func (o Outcome) Level() zerolog.Level { return o.row().level }
-
-type outcomeRow struct {
-	word  string
+// outcomeClass is an outcome's row of outcomeTable, found by find.
+type outcomeClass struct {
 	class string
 	level zerolog.Level
 }
 
-func (o Outcome) row() *outcomeRow {
-	if o >= numOutcomes {
-		o = OutcomeUnknown
-	}
-	return &outcomeTable[o]
-}
-
-// failedOutcome is the outcome of a fetch that FetchFailed closes with reason.
-func failedOutcome(reason string) Outcome {
-	for o := range numOutcomes {
-		if o.String() == reason {
-			return o
+// find returns the outcome's class and level; an outcome not in the
+// table (a bug) counts as a retry logged as an error.
+func (o Outcome) find() outcomeClass {
+	for _, row := range outcomeTable {
+		for _, x := range row.outcomes {
+			if x == o {
+				return outcomeClass{row.class, row.level}
+			}
 		}
 	}
-	return OutcomeUnknown
+	return outcomeClass{metrics.OutcomeRetry, zerolog.ErrorLevel}
 }
+
+// Class is the outcome's class: the value of the outcome label of
+// skattekonto_fetches_total and of the outcome field of the log line.
+func (o Outcome) Class() string { return o.find().class }
+
+// Level is the level of the outcome's log line.
+func (o Outcome) Level() zerolog.Level { return o.find().level }

@@ -72,128 +72,178 @@ func (e *RequestError) Error() string { return "invalid fetch request: " + e.Rea
 // ParseRequest validates a fetch request received on the subject token tok
 // (the part after "skattekonto.fetch."). An empty body asks for everything.
 func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
-	var req Request
-	subjAcct, subjErr := idnr.Parse(tok)
-	fail := func(format string, args ...any) (Request, error) {
-		e := &RequestError{Reason: fmt.Sprintf(format, args...), RequestID: req.RequestID}
-		// The answer goes where the request was sent; failing that, to the
-		// account the body names.
-		if subjErr == nil {
-			e.Account = subjAcct
-		} else if !req.Account.IsZero() {
-			e.Account = req.Account
+	p := &parsing{today: today}
+	p.subj, p.subjErr = idnr.Parse(tok)
+	w, err := p.decode(body)
+	if err != nil {
+		return Request{}, err
+	}
+	for _, check := range []func(*wireRequest) error{p.requestID, p.account, p.operations, p.datumFrom, p.credential} {
+		if err := check(&w); err != nil {
+			return Request{}, err
 		}
-		return Request{}, e
 	}
-	if len(body) > MaxRequestSize {
-		return unparsed(fail("body is %d bytes, more than the %d allowed", len(body), MaxRequestSize))
+	return p.req, nil
+}
+
+// parsing is a fetch request being parsed: the request as far as it is
+// known, which also names the answer when the request is invalid.
+type parsing struct {
+	req     Request
+	today   time.Time
+	subj    idnr.Number
+	subjErr error
+}
+
+// fail says why the request is invalid.
+func (p *parsing) fail(format string, args ...any) *RequestError {
+	e := &RequestError{Reason: fmt.Sprintf(format, args...), RequestID: p.req.RequestID}
+	// The answer goes where the request was sent; failing that, to the
+	// account the body names.
+	if p.subjErr == nil {
+		e.Account = p.subj
+	} else if !p.req.Account.IsZero() {
+		e.Account = p.req.Account
 	}
+	return e
+}
+
+// unparsed says why a body cannot be parsed at all.
+func (p *parsing) unparsed(format string, args ...any) *RequestError {
+	e := p.fail(format, args...)
+	e.Unparsed = true
+	return e
+}
+
+// decode reads the body's JSON object; an empty body is an empty object.
+func (p *parsing) decode(body []byte) (wireRequest, error) {
 	var w wireRequest
-	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&w); err != nil {
-			// Try to rescue the request id for the answer.
-			var loose struct {
-				RequestID string `json:"requestId"`
-			}
-			if json.Unmarshal(body, &loose) == nil && validRequestID(loose.RequestID) == nil {
-				req.RequestID = loose.RequestID
-			}
-			return unparsed(fail("body is not a valid JSON request: %s", jsonProblem(err)))
-		}
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return unparsed(fail("body has data after the JSON object"))
-		}
+	if len(body) > MaxRequestSize {
+		return w, p.unparsed("body is %d bytes, more than the %d allowed", len(body), MaxRequestSize)
 	}
-	if w.RequestID != nil {
-		if err := validRequestID(*w.RequestID); err != nil {
-			return fail("requestId: %v", err)
-		}
-		req.RequestID = *w.RequestID
+	if len(bytes.TrimSpace(body)) == 0 {
+		return w, nil
 	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		// Try to rescue the request id for the answer.
+		var loose struct {
+			RequestID string `json:"requestId"`
+		}
+		if json.Unmarshal(body, &loose) == nil && validRequestID(loose.RequestID) == nil {
+			p.req.RequestID = loose.RequestID
+		}
+		return w, p.unparsed("body is not a valid JSON request: %s", jsonProblem(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return w, p.unparsed("body has data after the JSON object")
+	}
+	return w, nil
+}
+
+func (p *parsing) requestID(w *wireRequest) error {
+	if w.RequestID == nil {
+		return nil
+	}
+	if err := validRequestID(*w.RequestID); err != nil {
+		return p.fail("requestId: %v", err)
+	}
+	p.req.RequestID = *w.RequestID
+	return nil
+}
+
+// account is the subject's, which the body may repeat as omfragad.
+func (p *parsing) account(w *wireRequest) error {
 	switch {
 	case w.Omfragad != nil:
 		a, err := idnr.Parse(*w.Omfragad)
 		if err != nil {
-			return fail("omfragad: %v", err)
+			return p.fail("omfragad: %v", err)
 		}
-		req.Account = a
-		if subjErr != nil {
-			return fail("subject token is not an identity number: %v", subjErr)
+		p.req.Account = a
+		if p.subjErr != nil {
+			return p.fail("subject token is not an identity number: %v", p.subjErr)
 		}
-		if subjAcct != a {
-			return fail("omfragad %s names another account than the subject's %s", a.Masked(), subjAcct.Masked())
+		if p.subj != a {
+			return p.fail("omfragad %s names another account than the subject's %s", a.Masked(), p.subj.Masked())
 		}
-	case subjErr != nil:
-		return fail("subject token is not an identity number: %v", subjErr)
+	case p.subjErr != nil:
+		return p.fail("subject token is not an identity number: %v", p.subjErr)
 	default:
-		req.Account = subjAcct
+		p.req.Account = p.subj
 	}
-	if w.Operations != nil {
-		if len(*w.Operations) == 0 {
-			return fail("operations: empty list (omit it to fetch everything)")
-		}
-		for _, op := range *w.Operations {
-			o := skv.Operation(op)
-			if !slices.Contains(skv.Operations, o) {
-				return fail("operations: unknown operation %q (want saldo, transaktioner, utbetalningskonto or utbetalningssparrar)", truncate(op, 40))
-			}
-			if slices.Contains(req.Operations, o) {
-				return fail("operations: %q listed twice", op)
-			}
-			req.Operations = append(req.Operations, o)
-		}
-		req.ExplicitOps = true
-		// Call in the canonical order, whatever order was asked.
-		sortOps(req.Operations)
-	} else {
-		req.Operations = slices.Clone(skv.Operations)
+	return nil
+}
+
+// operations are those named, in calling order, or all of them.
+func (p *parsing) operations(w *wireRequest) error {
+	if w.Operations == nil {
+		p.req.Operations = slices.Clone(skv.Operations)
+		return nil
 	}
-	if w.DatumFrom != nil {
-		d, err := time.Parse(time.DateOnly, *w.DatumFrom)
-		if err != nil {
-			return fail("datumFrom: %q is not a date YYYY-MM-DD", truncate(*w.DatumFrom, 20))
-		}
-		if d.After(today) {
-			return fail("datumFrom: %s is in the future", *w.DatumFrom)
-		}
-		req.DatumFrom = *w.DatumFrom
+	if len(*w.Operations) == 0 {
+		return p.fail("operations: empty list (omit it to fetch everything)")
 	}
+	for _, op := range *w.Operations {
+		o := skv.Operation(op)
+		if !slices.Contains(skv.Operations, o) {
+			return p.fail("operations: unknown operation %q (want saldo, transaktioner, utbetalningskonto or utbetalningssparrar)", truncate(op, 40))
+		}
+		if slices.Contains(p.req.Operations, o) {
+			return p.fail("operations: %q listed twice", op)
+		}
+		p.req.Operations = append(p.req.Operations, o)
+	}
+	p.req.ExplicitOps = true
+	// Call in the canonical order, whatever order was asked.
+	sortOps(p.req.Operations)
+	return nil
+}
+
+// datumFrom is a date that is not in the future; force comes with it.
+func (p *parsing) datumFrom(w *wireRequest) error {
 	if w.Force != nil {
-		req.Force = *w.Force
+		p.req.Force = *w.Force
 	}
-	req.Auth = AuthOrganisation
+	if w.DatumFrom == nil {
+		return nil
+	}
+	d, err := time.Parse(time.DateOnly, *w.DatumFrom)
+	if err != nil {
+		return p.fail("datumFrom: %q is not a date YYYY-MM-DD", truncate(*w.DatumFrom, 20))
+	}
+	if d.After(p.today) {
+		return p.fail("datumFrom: %s is in the future", *w.DatumFrom)
+	}
+	p.req.DatumFrom = *w.DatumFrom
+	return nil
+}
+
+// credential is the organisation's, or a user's login session.
+func (p *parsing) credential(w *wireRequest) error {
+	p.req.Auth = AuthOrganisation
 	if w.Auth != nil {
 		switch *w.Auth {
 		case AuthOrganisation, AuthUser:
-			req.Auth = *w.Auth
+			p.req.Auth = *w.Auth
 		default:
-			return fail("auth: %q is not %q or %q", truncate(*w.Auth, 20), AuthOrganisation, AuthUser)
+			return p.fail("auth: %q is not %q or %q", truncate(*w.Auth, 20), AuthOrganisation, AuthUser)
 		}
 	}
 	if w.Session != nil {
 		if err := validRequestID(*w.Session); err != nil {
-			return fail("session: %v", err)
+			return p.fail("session: %v", err)
 		}
-		req.Session = *w.Session
+		p.req.Session = *w.Session
 	}
 	switch {
-	case req.Auth == AuthUser && req.Session == "":
-		return fail(`session: required with "auth": "user"`)
-	case req.Auth == AuthOrganisation && req.Session != "":
-		return fail(`session: only with "auth": "user"`)
+	case p.req.Auth == AuthUser && p.req.Session == "":
+		return p.fail(`session: required with "auth": "user"`)
+	case p.req.Auth == AuthOrganisation && p.req.Session != "":
+		return p.fail(`session: only with "auth": "user"`)
 	}
-	return req, nil
-}
-
-// unparsed marks a request error as one of a body that could not be parsed.
-func unparsed(r Request, err error) (Request, error) {
-	var re *RequestError
-	if errors.As(err, &re) {
-		re.Unparsed = true
-	}
-	return r, err
+	return nil
 }
 
 func validRequestID(id string) error {

@@ -52,7 +52,7 @@ func (w *Worker) logFetch(tr *trace, d time.Duration) {
 		Str("fetchId", tr.fetchID).
 		Uint64("delivery", tr.delivery).
 		Str("outcome", tr.outcome.Class()).
-		Str("reason", tr.outcome.String()).
+		Str("reason", string(tr.outcome)).
 		Int("events", tr.events).
 		Int("round", tr.round).
 		Int("attempts", len(tr.calls)).
