@@ -1,6 +1,7 @@
 package events
 
-// Type names an event of the catalogue; the CloudEvents type is "skattekonto." + Type.
+// Type names an event of the catalogue; its CloudEvents type is
+// contract.EventType(Type).
 type Type string
 
 // The catalogue (CONTRACT §4).
@@ -282,9 +283,6 @@ const (
 	ProblemCertificateInvalid   = "certificate-invalid"
 	ProblemAuthorisationMissing = "authorisation-missing"
 )
-
-// ServiceSubject is the subject token of deployment-wide events.
-const ServiceSubject = "service"
 
 // AccessProblem reports something that will stop or has stopped fetches.
 type AccessProblem struct {

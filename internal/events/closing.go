@@ -3,6 +3,8 @@ package events
 import (
 	"slices"
 	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // Origin says where an event comes from: the account it is about ("" for
@@ -82,7 +84,7 @@ func NewFetchFailed(o Origin, f FetchFailed) Event {
 // ("" when not) and o.RequestID the request's id when it could be read.
 // The answer goes on the account's subject, unless the body could not be
 // read (bodyRead false) or no account could be told: then it goes on
-// InvalidSubject (CONTRACT §2).
+// contract.InvalidToken (CONTRACT §2).
 func NewInvalidRequest(o Origin, bodyRead bool, problem string, request any) Event {
 	f := FetchFailed{Reason: ReasonInvalidRequest, Error: problem, Request: request}
 	if o.RequestID != "" {
@@ -90,7 +92,7 @@ func NewInvalidRequest(o Origin, bodyRead bool, problem string, request any) Eve
 	}
 	subject := o.Omfragad
 	if !bodyRead || subject == "" {
-		subject = InvalidSubject
+		subject = contract.InvalidToken
 	}
 	return o.failed(subject, f)
 }
@@ -125,7 +127,7 @@ type ProblemReport struct {
 }
 
 // NewAccessProblem reports p about the account o.Omfragad, or about the
-// whole deployment on ServiceSubject when o.Omfragad is "", once per key.
+// whole deployment on contract.ServiceToken when o.Omfragad is "", once per key.
 func NewAccessProblem(o Origin, p Problem, key string) ProblemReport {
 	data := AccessProblem{Header: o.header(), Kind: p.Kind, Detail: p.Detail, Since: p.Since.UTC().Format(time.RFC3339)}
 	if !p.Expires.IsZero() {
@@ -133,7 +135,7 @@ func NewAccessProblem(o Origin, p Problem, key string) ProblemReport {
 	}
 	subject := o.Omfragad
 	if subject == "" {
-		subject = ServiceSubject
+		subject = contract.ServiceToken
 	}
 	return ProblemReport{Event: o.event(subject, TypeAccessProblem, data, p.Kind, key), kind: p.Kind, key: key}
 }

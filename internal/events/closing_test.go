@@ -3,6 +3,8 @@ package events
 import (
 	"testing"
 	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // TestClosingSubjects checks where the closing and problem events go and
@@ -21,12 +23,12 @@ func TestClosingSubjects(t *testing.T) {
 		{"completed", NewFetchCompleted(o, FetchCompleted{}, &Snapshot{}), acct, NewID(acct, TypeFetchCompleted, "f1"), acct},
 		{"failed", NewFetchFailed(o, FetchFailed{Reason: ReasonRejected}), acct, NewID(acct, TypeFetchFailed, "f1"), acct},
 		{"invalid, read", NewInvalidRequest(o, true, "bad", nil), acct, NewID(acct, TypeFetchFailed, "f1"), acct},
-		{"invalid, unread", NewInvalidRequest(o, false, "bad", "x"), InvalidSubject, NewID(InvalidSubject, TypeFetchFailed, "f1"), acct},
-		{"invalid, no account", NewInvalidRequest(Origin{FetchID: "f1"}, true, "bad", nil), InvalidSubject, NewID(InvalidSubject, TypeFetchFailed, "f1"), ""},
+		{"invalid, unread", NewInvalidRequest(o, false, "bad", "x"), contract.InvalidToken, NewID(contract.InvalidToken, TypeFetchFailed, "f1"), acct},
+		{"invalid, no account", NewInvalidRequest(Origin{FetchID: "f1"}, true, "bad", nil), contract.InvalidToken, NewID(contract.InvalidToken, TypeFetchFailed, "f1"), ""},
 		{"account problem", NewAccessProblem(o, Problem{Kind: ProblemAuthorisationMissing, Since: at}, "2026-11-25").Event,
 			acct, NewID(acct, TypeAccessProblem, ProblemAuthorisationMissing, "2026-11-25"), acct},
 		{"service problem", NewAccessProblem(service, Problem{Kind: ProblemTokenRefused, Since: at}, "2026-11-25").Event,
-			ServiceSubject, NewID(ServiceSubject, TypeAccessProblem, ProblemTokenRefused, "2026-11-25"), ""},
+			contract.ServiceToken, NewID(contract.ServiceToken, TypeAccessProblem, ProblemTokenRefused, "2026-11-25"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.ev.Subject != tc.wantSubject || tc.ev.ID != tc.wantID {

@@ -4,7 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	_ "time/tzdata" // Europe/Stockholm also where the host has no zone files
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // Options tunes Diff. The zero value means the defaults.
@@ -13,7 +14,7 @@ type Options struct {
 	// DueReminder is sent; default 7 and 1.
 	ReminderDays []int
 	// Location is the time zone that decides what "today" is; default
-	// Europe/Stockholm.
+	// contract.Stockholm.
 	Location *time.Location
 	// Uppmaning and Krav are the shortfalls (positive kronor) at which a
 	// betalningsuppmaning and a betalningskrav follow; default 2,000 and
@@ -23,22 +24,12 @@ type Options struct {
 	Voucher func(omfragad string, r *APIRow) *Voucher
 }
 
-var stockholm = mustLoad("Europe/Stockholm")
-
-func mustLoad(name string) *time.Location {
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		panic(err)
-	}
-	return loc
-}
-
 func (o Options) withDefaults() Options {
 	if o.ReminderDays == nil {
 		o.ReminderDays = []int{7, 1}
 	}
 	if o.Location == nil {
-		o.Location = stockholm
+		o.Location = contract.Stockholm
 	}
 	if o.Uppmaning <= 0 {
 		o.Uppmaning = 2000

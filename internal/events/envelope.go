@@ -6,32 +6,23 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
-// Envelope constants (CONTRACT §4).
+// Envelope constants; the source and the type prefix are contract's.
 const (
-	Source      = "skattekonto-events"
-	TypePrefix  = "skattekonto."
 	ContentType = "application/cloudevents+json"
 	// SchemaBase is where the JSON Schemas of schemas/ are published; an
 	// event's dataschema is SchemaBase + "events/<Type>.json".
 	SchemaBase = "https://raw.githubusercontent.com/skattekonto-events/skattekonto-events/main/schemas/"
 )
 
-// Subjects.
-const (
-	SubjectPrefix = "skattekonto.events."
-	StatePrefix   = "skattekonto.state."
-	// InvalidSubject is the subject token of events for requests whose
-	// account could not be told.
-	InvalidSubject = "invalid"
-)
-
 // Event is one event of the catalogue with its envelope attributes.
 type Event struct {
 	ID            string
 	Type          Type
-	Subject       string // the canonical omfragad, or InvalidSubject
+	Subject       string // the canonical omfragad, contract.InvalidToken or contract.ServiceToken
 	Time          time.Time
 	FetchID       string
 	RequestID     string
@@ -43,7 +34,7 @@ type Event struct {
 
 // NATSSubject is the subject the event is published on.
 func (e *Event) NATSSubject() string {
-	return SubjectPrefix + e.Subject + "." + string(e.Type)
+	return contract.EventSubject(e.Subject, string(e.Type))
 }
 
 // DataSchema is the URL of the JSON Schema of the event's data.
@@ -74,8 +65,8 @@ func (e *Event) Marshal() ([]byte, error) {
 	b, err := json.Marshal(cloudEvent{
 		SpecVersion:     "1.0",
 		ID:              e.ID,
-		Source:          Source,
-		Type:            TypePrefix + string(e.Type),
+		Source:          contract.Source,
+		Type:            contract.EventType(string(e.Type)),
 		Subject:         e.Subject,
 		Time:            e.Time.UTC().Format(timeLayout),
 		DataContentType: "application/json",

@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
-)
 
-// StreamName is the stream that holds the events and the accounts' states.
-const StreamName = "SKATTEKONTO_EVENTS"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+)
 
 // maxBatch is JetStream's limit of messages in one atomic batch.
 const maxBatch = 1000
@@ -30,7 +30,7 @@ var ErrTooManyChanges = errors.New("too many changes for one atomic batch")
 
 // StoreConfig configures a Store. The zero value means the defaults.
 type StoreConfig struct {
-	// Stream is the events stream's name; default StreamName.
+	// Stream is the events stream's name; default contract.EventsStream.
 	Stream string
 	// Create creates or updates the stream at start (default on; switch
 	// off when streams are managed declaratively).
@@ -47,36 +47,19 @@ type StoreConfig struct {
 	MaxAge time.Duration
 }
 
-// StreamConfig is the configuration the events stream needs: atomic
-// batches for events with their state, rollup so that each account keeps
-// one state message, direct get to read it cheaply.
+// StreamConfig is the configuration the events stream needs (see
+// contract.EventsStreamConfig): atomic batches for events with their
+// state, rollup so that each account keeps one state message, direct get
+// to read it cheaply.
 func (c StoreConfig) StreamConfig() jetstream.StreamConfig {
-	c = c.withDefaults()
-	return jetstream.StreamConfig{
-		Name:               c.Stream,
-		Description:        "skattekonto-events: business events and per-account state",
-		Subjects:           []string{SubjectPrefix + ">", StatePrefix + ">"},
-		Retention:          jetstream.LimitsPolicy,
-		Storage:            jetstream.FileStorage,
-		Replicas:           c.Replicas,
-		Duplicates:         c.Duplicates,
-		MaxAge:             c.MaxAge,
-		AllowAtomicPublish: true,
-		AllowRollup:        true,
-		AllowDirect:        true,
-		DenyDelete:         true,
-	}
+	return contract.EventsStreamConfig(contract.EventsStreamSettings{
+		Name: c.Stream, Replicas: c.Replicas, Duplicates: c.Duplicates, MaxAge: c.MaxAge,
+	})
 }
 
 func (c StoreConfig) withDefaults() StoreConfig {
 	if c.Stream == "" {
-		c.Stream = StreamName
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.Duplicates == 0 {
-		c.Duplicates = 10 * time.Minute
+		c.Stream = contract.EventsStream
 	}
 	return c
 }
@@ -142,8 +125,8 @@ func checkEventsStream(c jetstream.StreamConfig) error {
 	if !c.AllowRollup {
 		missing = append(missing, "allow_rollup_hdrs")
 	}
-	for _, want := range []string{SubjectPrefix + ">", StatePrefix + ">"} {
-		if !slices.Contains(c.Subjects, want) && !slices.Contains(c.Subjects, ">") && !slices.Contains(c.Subjects, "skattekonto.>") {
+	for _, want := range []string{contract.AllEvents, contract.StatePrefix + ">"} {
+		if !slices.ContainsFunc(c.Subjects, func(f string) bool { return covers(f, want) }) {
 			missing = append(missing, "subject "+want)
 		}
 	}
@@ -153,10 +136,28 @@ func checkEventsStream(c jetstream.StreamConfig) error {
 	return nil
 }
 
+// covers reports whether the subject filter f matches every subject that
+// filter want matches: token by token, "*" stands for any one token and a
+// final ">" for the rest.
+func covers(f, want string) bool {
+	ft, wt := strings.Split(f, "."), strings.Split(want, ".")
+	for i, t := range ft {
+		switch {
+		case t == ">":
+			return true
+		case i >= len(wt) || wt[i] == ">":
+			return false
+		case t != "*" && t != wt[i]:
+			return false
+		}
+	}
+	return len(ft) == len(wt)
+}
+
 // Load returns the account's stored state and the sequence of its
 // message, 0 when the account has none yet.
 func (s *Store) Load(ctx context.Context, omfragad string) (State, uint64, error) {
-	m, err := s.stream.GetLastMsgForSubject(ctx, StatePrefix+omfragad)
+	m, err := s.stream.GetLastMsgForSubject(ctx, contract.StateSubject(omfragad))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return State{}, 0, nil
 	}
@@ -193,7 +194,7 @@ func (s *Store) publish(ctx context.Context, acct string, seq uint64, events []E
 	if err != nil {
 		return 0, fmt.Errorf("encode state: %w", err)
 	}
-	sm := nats.NewMsg(StatePrefix + acct)
+	sm := nats.NewMsg(contract.StateSubject(acct))
 	sm.Data = body
 	sm.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
 	sm.Header.Set("Nats-Rollup", "sub")

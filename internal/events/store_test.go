@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
 )
 
@@ -28,11 +29,11 @@ func newTestStore(t *testing.T) (*Store, jetstream.JetStream) {
 func streamIDs(t *testing.T, js jetstream.JetStream) map[string]int {
 	t.Helper()
 	ctx := context.Background()
-	c, err := js.OrderedConsumer(ctx, StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{SubjectPrefix + ">"}})
+	c, err := js.OrderedConsumer(ctx, contract.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contract.AllEvents}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := js.Stream(ctx, StreamName)
+	info, err := js.Stream(ctx, contract.EventsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,15 +99,15 @@ func TestStoreCommitAndConflict(t *testing.T) {
 		}
 	}
 	// The state subject keeps one message (rollup).
-	info, err := js.Stream(ctx, StreamName)
+	info, err := js.Stream(ctx, contract.EventsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	si, err := info.Info(ctx, jetstream.WithSubjectFilter(StatePrefix+">"))
+	si, err := info.Info(ctx, jetstream.WithSubjectFilter(contract.StatePrefix+">"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := si.State.Subjects[StatePrefix+acct]; n != 1 {
+	if n := si.State.Subjects[contract.StateSubject(acct)]; n != 1 {
 		t.Fatalf("state messages = %d, want 1", n)
 	}
 }
@@ -197,6 +198,28 @@ func TestStoreLargeFirstFetchCrashBetweenBatches(t *testing.T) {
 	for id, n := range ids {
 		if n != 1 {
 			t.Errorf("id %s stored %d times", id, n)
+		}
+	}
+}
+
+func TestCovers(t *testing.T) {
+	for _, tc := range []struct {
+		filter, want string
+		covers       bool
+	}{
+		{"a.b.>", "a.b.>", true},
+		{">", "a.b.>", true},
+		{"a.>", "a.c.>", true},
+		{"a.*.>", "a.c.>", true},
+		{"a.*", "a.b", true},
+		{"a.b.*", "a.b.>", false},
+		{"a.b.>", "a.c.>", false},
+		{"a.b", "a.b.>", false},
+		{"a.b.c.>", "a.b.>", false},
+		{"a.b", "a.*", false},
+	} {
+		if got := covers(tc.filter, tc.want); got != tc.covers {
+			t.Errorf("covers(%q, %q) = %v, want %v", tc.filter, tc.want, got, tc.covers)
 		}
 	}
 }

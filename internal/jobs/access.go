@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
@@ -81,13 +82,10 @@ func (w *Worker) CheckAccess(context.Context) error {
 
 // classify tells which deployment-wide access problem an API error shows.
 func classify(err error) (kind string, ok bool) {
-	var e *skv.Error
 	switch {
 	case errors.Is(err, skv.ErrTokenRefused):
 		return events.ProblemTokenRefused, true
 	case errors.Is(err, skv.ErrScopeMissing):
-		return events.ProblemScopeMissing, true
-	case errors.As(err, &e) && e.Status == 403 && e.Felkod == 0 && strings.Contains(strings.ToLower(e.Felmeddelande), "scope"):
 		return events.ProblemScopeMissing, true
 	case errors.Is(err, skv.ErrCertificate):
 		return events.ProblemCertificateInvalid, true
@@ -95,7 +93,7 @@ func classify(err error) (kind string, ok bool) {
 	return "", false
 }
 
-func day(now time.Time) string { return now.In(stockholm).Format(time.DateOnly) }
+func day(now time.Time) string { return now.In(contract.Stockholm).Format(time.DateOnly) }
 
 // noteAccess learns from a fetch's calls what they show of the
 // deployment's access to the API: an API error may show a problem,
@@ -128,13 +126,14 @@ func (w *Worker) reportService(ctx context.Context, kind, detail string, expires
 	}
 }
 
-// accountProblem returns the AccessProblem to publish with a failed fetch
-// when the account answered before and now answers felkod 6 (the agent's
-// authorisation is gone), at most once a day; else nil.
-func (w *Worker) accountProblem(f *fetch, failure *events.FetchFailed) *events.ProblemReport {
+// accountProblem returns the AccessProblem to publish with a fetch that
+// failed with apiErr when the account answered before and now answers
+// felkod 6 (the agent's authorisation is gone), at most once a day; else
+// nil.
+func (w *Worker) accountProblem(f *fetch, apiErr error) *events.ProblemReport {
 	const kind = events.ProblemAuthorisationMissing
 	d := day(f.now)
-	if failure.Felkod != 6 || f.st.Seen == 0 || f.st.Problems[kind] == d {
+	if !errors.Is(apiErr, skv.ErrNotAuthorised) || f.st.Seen == 0 || f.st.Problems[kind] == d {
 		return nil
 	}
 	r := events.NewAccessProblem(f.origin(), events.Problem{

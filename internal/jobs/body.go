@@ -3,13 +3,15 @@ package jobs
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // requestBody returns a request body for FetchFailed.request: the JSON
 // object when it is one, else the text (at most 4 KiB, valid UTF-8).
 func requestBody(b []byte) any {
 	var obj map[string]any
-	if len(b) <= MaxRequestSize && json.Unmarshal(b, &obj) == nil && obj != nil {
+	if len(b) <= contract.MaxFetchRequestSize && json.Unmarshal(b, &obj) == nil && obj != nil {
 		return obj
 	}
 	if len(b) > 4096 {
@@ -30,7 +32,7 @@ func requestJSON(r Request) map[string]any {
 	if r.RequestID != "" {
 		m["requestId"] = r.RequestID
 	}
-	if r.Auth == AuthUser {
+	if r.Auth == contract.AuthUser {
 		m["auth"], m["session"] = r.Auth, r.Session
 	}
 	return m

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
@@ -64,7 +65,7 @@ func (w *Worker) call(ctx context.Context, f *fetch, p plan) answers {
 		}
 		a.fetchedAt[string(op)] = start
 	}
-	sortOps(a.skipped)
+	contract.SortOperations(a.skipped)
 	return a
 }
 

@@ -15,7 +15,7 @@ func (w *Worker) diff(f *fetch, a *answers) events.Commit {
 	switch {
 	case a.failure != nil:
 		f.tr.end(Outcome(a.failure.Reason), errors.New(a.failure.Error))
-		return events.Failed(f.seq, f.st, f.failed(a.failure), w.accountProblem(f, a.failure), f.coalesced...)
+		return events.Failed(f.seq, f.st, f.failed(a.failure), w.accountProblem(f, a.apiErr), f.coalesced...)
 	case a.fromState:
 		// Nothing was asked of the API, so nothing changed.
 		return events.Unchanged(f.seq, f.st, f.completed(a, 0), f.coalesced...)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
 
@@ -35,7 +36,7 @@ func answeredIDs(evs []stored) map[string]int {
 func TestE2ECoalescesABurst(t *testing.T) {
 	e := newEnv(t)
 	putAccount(t, e.sim, acctA)
-	if _, err := e.js.CreateStream(context.Background(), FetchStreamConfig(1)); err != nil {
+	if _, err := e.js.CreateStream(context.Background(), contract.FetchStreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 100; i++ {
@@ -116,14 +117,14 @@ func TestE2EScheduledTickInServiceWindowIsSkipped(t *testing.T) {
 	loc, _ := time.LoadLocation("Europe/Stockholm")
 	e.worker(Config{Now: func() time.Time { return time.Date(2026, 11, 25, 3, 30, 0, 0, loc) }}, nil)
 	// A real schedule firing every second.
-	m := nats.NewMsg(ScheduleSubjectPrefix + acctA + ".test")
+	m := nats.NewMsg(contract.ScheduleSubject(acctA, "test"))
 	m.Header.Set("Nats-Schedule", "@every 1s")
-	m.Header.Set("Nats-Schedule-Target", FetchSubjectPrefix+acctA)
+	m.Header.Set("Nats-Schedule-Target", contract.FetchSubject(acctA))
 	if _, err := e.js.PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	// Wait for at least two ticks to be fired and consumed.
-	cons, err := e.js.Consumer(context.Background(), FetchStream, "skattekonto-worker")
+	cons, err := e.js.Consumer(context.Background(), contract.FetchStream, contract.Durable)
 	if err != nil {
 		t.Fatal(err)
 	}

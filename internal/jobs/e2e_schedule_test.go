@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 )
@@ -36,7 +37,7 @@ func TestE2EScheduleFiresOnceWithTwoWorkers(t *testing.T) {
 		t.Fatalf("unregister: %v %v", removed, err)
 	}
 	// Let the last tick drain, then compare.
-	cons, err := e.js.Consumer(ctx, FetchStream, "skattekonto-worker")
+	cons, err := e.js.Consumer(ctx, contract.FetchStream, contract.Durable)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // TestE2EUsesAStreamMadeByAClient: a client created SKATTEKONTO_FETCH
@@ -14,7 +16,7 @@ func TestE2EUsesAStreamMadeByAClient(t *testing.T) {
 	e := newEnv(t)
 	putAccount(t, e.sim, acctA)
 	if _, err := e.js.CreateStream(context.Background(), jetstream.StreamConfig{
-		Name: FetchStream, Subjects: []string{FetchSubjectPrefix + ">"}, Retention: jetstream.LimitsPolicy,
+		Name: contract.FetchStream, Subjects: []string{contract.FetchPrefix + ">"}, Retention: jetstream.LimitsPolicy,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
@@ -154,7 +155,7 @@ func (e *env) worker(cfg Config, crash func(step, fetchID string) bool) *Worker 
 // request publishes a fetch request.
 func (e *env) request(acct, body string) {
 	e.t.Helper()
-	if _, err := e.js.Publish(context.Background(), FetchSubjectPrefix+acct, []byte(body)); err != nil {
+	if _, err := e.js.Publish(context.Background(), contract.FetchSubject(acct), []byte(body)); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -170,7 +171,7 @@ type stored struct {
 func (e *env) all() []stored {
 	e.t.Helper()
 	ctx := context.Background()
-	c, err := e.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ">"}})
+	c, err := e.js.OrderedConsumer(ctx, contract.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contract.AllEvents}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func (e *env) all() []stored {
 			if err := json.Unmarshal(m.Data(), &ce); err != nil {
 				e.t.Fatal(err)
 			}
-			out = append(out, stored{ID: ce.ID, Type: ce.Type[len(events.TypePrefix):], Subject: ce.Subject, RequestID: ce.RequestID,
+			out = append(out, stored{ID: ce.ID, Type: ce.Type[len(contract.TypePrefix):], Subject: ce.Subject, RequestID: ce.RequestID,
 				MsgID: m.Headers().Get(nats.MsgIdHdr), Data: ce.Data})
 		}
 		if n == 0 {
@@ -326,7 +327,7 @@ func (e *env) allRaw() []rawEvent {
 func (e *env) rawMessages() [][]byte {
 	e.t.Helper()
 	ctx := context.Background()
-	c, err := e.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectPrefix + ">"}})
+	c, err := e.js.OrderedConsumer(ctx, contract.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contract.AllEvents}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 )
@@ -29,8 +30,13 @@ func Example_publishFetchRequest() {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	// The worker creates the stream at start; here we create it ourselves.
-	if _, err := js.CreateOrUpdateStream(ctx, jobs.FetchStreamConfig(1)); err != nil {
+	// The worker creates the stream and its consumer at start; here we
+	// create them ourselves.
+	if _, err := js.CreateOrUpdateStream(ctx, contract.FetchStreamConfig(1)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, contract.FetchStream, jobs.Config{}.ConsumerConfig()); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -39,7 +45,7 @@ func Example_publishFetchRequest() {
 		"operations": []string{"saldo", "transaktioner"},
 		"requestId":  "erp-7f3a",
 	})
-	ack, err := js.Publish(ctx, jobs.FetchSubjectPrefix+"165566778899", body)
+	ack, err := js.Publish(ctx, contract.FetchSubject("165566778899"), body)
 	if err != nil {
 		fmt.Println(err)
 		return

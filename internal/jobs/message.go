@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 )
 
@@ -59,13 +60,13 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 // (queue.go): it leads the round, or another request's round serves it.
 func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, tr *trace) verdict {
 	now := w.cfg.Now()
-	tok := strings.TrimPrefix(msg.Subject(), FetchSubjectPrefix)
-	req, err := ParseRequest(tok, msg.Data(), now.In(stockholm))
+	tok := strings.TrimPrefix(msg.Subject(), contract.FetchPrefix)
+	req, err := ParseRequest(tok, msg.Data(), now.In(contract.Stockholm))
 	if err != nil {
 		return w.invalid(ctx, msg, tr, err, now)
 	}
 	tr.account, tr.requestID, tr.ops = req.Account.Masked(), req.RequestID, req.Operations
-	if msg.Headers().Get("Nats-Scheduler") != "" && inServiceWindow(now) {
+	if msg.Headers().Get("Nats-Scheduler") != "" && contract.InServiceWindow(now) {
 		// A scheduled tick inside Skatteverket's service window: skip it,
 		// the next tick comes after the window.
 		tr.end(OutcomeServiceWindow, nil)
@@ -158,11 +159,4 @@ func (w *Worker) heartbeat(msg jetstream.Msg) func() {
 		}
 	}()
 	return func() { close(stop) }
-}
-
-// inServiceWindow reports whether t falls in Skatteverket's service
-// window, 03:00–05:00 Swedish time.
-func inServiceWindow(t time.Time) bool {
-	h := t.In(stockholm).Hour()
-	return h >= 3 && h < 5
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
@@ -103,7 +104,7 @@ func (w *Worker) datumFrom(st *events.State, req Request) string {
 
 // apiFor returns the API that serves the request's credential.
 func (w *Worker) apiFor(req Request) (API, error) {
-	if req.Auth != AuthUser {
+	if req.Auth != contract.AuthUser {
 		return w.api, nil
 	}
 	if w.cfg.Sessions == nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // takePart enters m in the queue of its account and its credential, and
@@ -133,6 +135,6 @@ func merge(round []*member) (Request, []string) {
 		req.Force = req.Force || m.req.Force
 		req.ExplicitOps = req.ExplicitOps || m.req.ExplicitOps
 	}
-	sortOps(req.Operations)
+	contract.SortOperations(req.Operations)
 	return req, ids
 }

@@ -11,15 +11,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
-
-// MaxRequestSize is the largest fetch request accepted (CONTRACT §3).
-const MaxRequestSize = 64 << 10
-
-// FetchSubjectPrefix starts every fetch request's subject.
-const FetchSubjectPrefix = "skattekonto.fetch."
 
 // Request is a validated fetch request.
 type Request struct {
@@ -31,28 +26,12 @@ type Request struct {
 	DatumFrom   string
 	RequestID   string
 	Force       bool
-	// Auth is the credential that serves the request: AuthOrganisation
-	// (client credentials with the organisation certificate) or AuthUser
-	// (a person's login session, named by Session).
+	// Auth is the credential that serves the request:
+	// contract.AuthOrganisation (client credentials with the organisation
+	// certificate) or contract.AuthUser (a person's login session, named
+	// by Session).
 	Auth    string
 	Session string
-}
-
-// Credentials a request can name.
-const (
-	AuthOrganisation = "organisation"
-	AuthUser         = "user"
-)
-
-// wireRequest is the JSON form of a fetch request.
-type wireRequest struct {
-	Omfragad   *string   `json:"omfragad"`
-	Operations *[]string `json:"operations"`
-	DatumFrom  *string   `json:"datumFrom"`
-	RequestID  *string   `json:"requestId"`
-	Force      *bool     `json:"force"`
-	Auth       *string   `json:"auth"`
-	Session    *string   `json:"session"`
 }
 
 // RequestError says why a fetch request is invalid. RequestID is set when
@@ -63,14 +42,14 @@ type RequestError struct {
 	RequestID string
 	Account   idnr.Number
 	// Unparsed is set when the body could not be parsed at all; its
-	// answer goes to skattekonto.events.invalid.FetchFailed (CONTRACT §2).
+	// answer goes on the subject of contract.InvalidToken.
 	Unparsed bool
 }
 
 func (e *RequestError) Error() string { return "invalid fetch request: " + e.Reason }
 
 // ParseRequest validates a fetch request received on the subject token tok
-// (the part after "skattekonto.fetch."). An empty body asks for everything.
+// (the part after contract.FetchPrefix). An empty body asks for everything.
 func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
 	p := &parsing{today: today}
 	p.subj, p.subjErr = idnr.Parse(tok)
@@ -78,7 +57,7 @@ func ParseRequest(tok string, body []byte, today time.Time) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
-	for _, check := range []func(*wireRequest) error{p.requestID, p.account, p.operations, p.datumFrom, p.credential} {
+	for _, check := range []func(*contract.FetchRequest) error{p.requestID, p.account, p.operations, p.datumFrom, p.credential} {
 		if err := check(&w); err != nil {
 			return Request{}, err
 		}
@@ -116,10 +95,10 @@ func (p *parsing) unparsed(format string, args ...any) *RequestError {
 }
 
 // decode reads the body's JSON object; an empty body is an empty object.
-func (p *parsing) decode(body []byte) (wireRequest, error) {
-	var w wireRequest
-	if len(body) > MaxRequestSize {
-		return w, p.unparsed("body is %d bytes, more than the %d allowed", len(body), MaxRequestSize)
+func (p *parsing) decode(body []byte) (contract.FetchRequest, error) {
+	var w contract.FetchRequest
+	if len(body) > contract.MaxFetchRequestSize {
+		return w, p.unparsed("body is %d bytes, more than the %d allowed", len(body), contract.MaxFetchRequestSize)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return w, nil
@@ -142,7 +121,7 @@ func (p *parsing) decode(body []byte) (wireRequest, error) {
 	return w, nil
 }
 
-func (p *parsing) requestID(w *wireRequest) error {
+func (p *parsing) requestID(w *contract.FetchRequest) error {
 	if w.RequestID == nil {
 		return nil
 	}
@@ -154,7 +133,7 @@ func (p *parsing) requestID(w *wireRequest) error {
 }
 
 // account is the subject's, which the body may repeat as omfragad.
-func (p *parsing) account(w *wireRequest) error {
+func (p *parsing) account(w *contract.FetchRequest) error {
 	switch {
 	case w.Omfragad != nil:
 		a, err := idnr.Parse(*w.Omfragad)
@@ -177,7 +156,7 @@ func (p *parsing) account(w *wireRequest) error {
 }
 
 // operations are those named, in calling order, or all of them.
-func (p *parsing) operations(w *wireRequest) error {
+func (p *parsing) operations(w *contract.FetchRequest) error {
 	if w.Operations == nil {
 		p.req.Operations = slices.Clone(skv.Operations)
 		return nil
@@ -187,7 +166,7 @@ func (p *parsing) operations(w *wireRequest) error {
 	}
 	for _, op := range *w.Operations {
 		o := skv.Operation(op)
-		if !slices.Contains(skv.Operations, o) {
+		if !contract.KnownOperation(op) {
 			return p.fail("operations: unknown operation %q (want saldo, transaktioner, utbetalningskonto or utbetalningssparrar)", truncate(op, 40))
 		}
 		if slices.Contains(p.req.Operations, o) {
@@ -197,12 +176,12 @@ func (p *parsing) operations(w *wireRequest) error {
 	}
 	p.req.ExplicitOps = true
 	// Call in the canonical order, whatever order was asked.
-	sortOps(p.req.Operations)
+	contract.SortOperations(p.req.Operations)
 	return nil
 }
 
 // datumFrom is a date that is not in the future; force comes with it.
-func (p *parsing) datumFrom(w *wireRequest) error {
+func (p *parsing) datumFrom(w *contract.FetchRequest) error {
 	if w.Force != nil {
 		p.req.Force = *w.Force
 	}
@@ -221,14 +200,14 @@ func (p *parsing) datumFrom(w *wireRequest) error {
 }
 
 // credential is the organisation's, or a user's login session.
-func (p *parsing) credential(w *wireRequest) error {
-	p.req.Auth = AuthOrganisation
+func (p *parsing) credential(w *contract.FetchRequest) error {
+	p.req.Auth = contract.AuthOrganisation
 	if w.Auth != nil {
 		switch *w.Auth {
-		case AuthOrganisation, AuthUser:
+		case contract.AuthOrganisation, contract.AuthUser:
 			p.req.Auth = *w.Auth
 		default:
-			return p.fail("auth: %q is not %q or %q", truncate(*w.Auth, 20), AuthOrganisation, AuthUser)
+			return p.fail("auth: %q is not %q or %q", truncate(*w.Auth, 20), contract.AuthOrganisation, contract.AuthUser)
 		}
 	}
 	if w.Session != nil {
@@ -238,9 +217,9 @@ func (p *parsing) credential(w *wireRequest) error {
 		p.req.Session = *w.Session
 	}
 	switch {
-	case p.req.Auth == AuthUser && p.req.Session == "":
+	case p.req.Auth == contract.AuthUser && p.req.Session == "":
 		return p.fail(`session: required with "auth": "user"`)
-	case p.req.Auth == AuthOrganisation && p.req.Session != "":
+	case p.req.Auth == contract.AuthOrganisation && p.req.Session != "":
 		return p.fail(`session: only with "auth": "user"`)
 	}
 	return nil
@@ -285,11 +264,4 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
-}
-
-// sortOps puts operations in the order they are called.
-func sortOps(ops []skv.Operation) {
-	slices.SortFunc(ops, func(a, b skv.Operation) int {
-		return slices.Index(skv.Operations, a) - slices.Index(skv.Operations, b)
-	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
@@ -24,15 +25,15 @@ func TestParseRequest(t *testing.T) {
 		wantErr string // substring of the reason
 		reqID   string // request id the error still carries
 	}{
-		{name: "empty body asks for everything", tok: "165566778899", want: Request{Account: org, Operations: skv.Operations, Auth: AuthOrganisation}},
-		{name: "whitespace body", tok: "165566778899", body: " \n", want: Request{Account: org, Operations: skv.Operations, Auth: AuthOrganisation}},
+		{name: "empty body asks for everything", tok: "165566778899", want: Request{Account: org, Operations: skv.Operations, Auth: contract.AuthOrganisation}},
+		{name: "whitespace body", tok: "165566778899", body: " \n", want: Request{Account: org, Operations: skv.Operations, Auth: contract.AuthOrganisation}},
 		{name: "full request, operations put in calling order", tok: "165566778899",
 			body: `{"omfragad":"556677-8899","operations":["utbetalningssparrar","saldo"],"datumFrom":"2025-01-01","requestId":"erp-7f3a","force":true}`,
-			want: Request{Account: org, Operations: []skv.Operation{skv.OpSaldo, skv.OpUtbetalningssparrar}, ExplicitOps: true, DatumFrom: "2025-01-01", RequestID: "erp-7f3a", Force: true, Auth: AuthOrganisation}},
-		{name: "10-digit subject token is canonicalised", tok: "5566778899", body: `{}`, want: Request{Account: org, Operations: skv.Operations, Auth: AuthOrganisation}},
-		{name: "nulls are absent", tok: "165566778899", body: `{"operations":null,"requestId":null}`, want: Request{Account: org, Operations: skv.Operations, Auth: AuthOrganisation}},
+			want: Request{Account: org, Operations: []skv.Operation{skv.OpSaldo, skv.OpUtbetalningssparrar}, ExplicitOps: true, DatumFrom: "2025-01-01", RequestID: "erp-7f3a", Force: true, Auth: contract.AuthOrganisation}},
+		{name: "10-digit subject token is canonicalised", tok: "5566778899", body: `{}`, want: Request{Account: org, Operations: skv.Operations, Auth: contract.AuthOrganisation}},
+		{name: "nulls are absent", tok: "165566778899", body: `{"operations":null,"requestId":null}`, want: Request{Account: org, Operations: skv.Operations, Auth: contract.AuthOrganisation}},
 		{name: "a user's login session", tok: "165566778899", body: `{"auth":"user","session":"s-1"}`,
-			want: Request{Account: org, Operations: skv.Operations, Auth: AuthUser, Session: "s-1"}},
+			want: Request{Account: org, Operations: skv.Operations, Auth: contract.AuthUser, Session: "s-1"}},
 		{name: "user without session", tok: "165566778899", body: `{"auth":"user"}`, wantErr: "session: required"},
 		{name: "session without user", tok: "165566778899", body: `{"session":"s-1"}`, wantErr: "only with"},
 		{name: "unknown auth", tok: "165566778899", body: `{"auth":"bankid"}`, wantErr: "auth:"},
@@ -52,7 +53,7 @@ func TestParseRequest(t *testing.T) {
 		{name: "request id too long", tok: "165566778899", body: `{"requestId":"` + strings.Repeat("x", 65) + `"}`, wantErr: "requestId"},
 		{name: "request id with control character", tok: "165566778899", body: `{"requestId":"a\u0001"}`, wantErr: "control"},
 		{name: "force not a bool", tok: "165566778899", body: `{"force":"yes","requestId":"r3"}`, wantErr: "field force", reqID: "r3"},
-		{name: "too large", tok: "165566778899", body: `{"requestId":"` + strings.Repeat("x", MaxRequestSize) + `"}`, wantErr: "more than"},
+		{name: "too large", tok: "165566778899", body: `{"requestId":"` + strings.Repeat("x", contract.MaxFetchRequestSize) + `"}`, wantErr: "more than"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

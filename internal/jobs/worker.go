@@ -6,22 +6,16 @@ import (
 	"fmt"
 	"sync"
 	"time"
-	_ "time/tzdata" // Europe/Stockholm also where the host has no zone files
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
-
-// FetchStream is the stream of fetch requests and their schedules.
-const FetchStream = "SKATTEKONTO_FETCH"
-
-// ScheduleSubjectPrefix starts the subjects of schedule messages.
-const ScheduleSubjectPrefix = "skattekonto.schedule."
 
 // API is what a fetch needs of the Skattekonto API.
 type API interface {
@@ -43,7 +37,7 @@ type Config struct {
 	// Concurrency is how many accounts are fetched at once; default 128.
 	// Concurrent fetches' commits share atomic batches (events.Store).
 	Concurrency int
-	// Durable is the pull consumer's name; default "skattekonto-worker".
+	// Durable is the pull consumer's name; default contract.Durable.
 	Durable string
 	// AckWait before an unacknowledged request is redelivered; default
 	// 30s. Long fetches send in-progress acks every AckWait/3.
@@ -95,7 +89,7 @@ func (c Config) withDefaults() Config {
 		c.Concurrency = 128
 	}
 	if c.Durable == "" {
-		c.Durable = "skattekonto-worker"
+		c.Durable = contract.Durable
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
@@ -130,40 +124,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// FetchStreamConfig is the configuration of the fetch request stream: a
-// work queue, each request removed once answered.
-func FetchStreamConfig(replicas int) jetstream.StreamConfig {
-	if replicas <= 0 {
-		replicas = 1
-	}
-	return jetstream.StreamConfig{
-		Name:        FetchStream,
-		Description: "skattekonto-events: fetch requests",
-		Subjects:    []string{FetchSubjectPrefix + ">", ScheduleSubjectPrefix + ">"},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		Discard:     jetstream.DiscardOld,
-		MaxMsgSize:  MaxRequestSize + 1024,
-		// Recurring fetches are JetStream message schedules on
-		// skattekonto.schedule.<omfragad>.<name> targeting the fetch subject.
-		AllowMsgSchedules: true,
-	}
-}
-
 // ConsumerConfig is the durable pull consumer the workers share.
 func (c Config) ConsumerConfig() jetstream.ConsumerConfig {
 	c = c.withDefaults()
-	return jetstream.ConsumerConfig{
-		Durable:       c.Durable,
-		Description:   "skattekonto-events workers",
-		FilterSubject: FetchSubjectPrefix + ">",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.AckWait,
-		MaxDeliver:    c.MaxDeliver,
-		MaxAckPending: max(1000, 4*c.Concurrency),
-		Replicas:      c.Replicas,
-	}
+	return contract.ConsumerConfig(contract.ConsumerSettings{
+		Durable: c.Durable, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver, Concurrency: c.Concurrency, Replicas: c.Replicas,
+	})
 }
 
 // Worker consumes fetch requests and runs fetches.
@@ -187,24 +153,24 @@ func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Sto
 	var err error
 	if cfg.NoCreate {
 		err = events.RetrySetup(ctx, func(ctx context.Context) (err error) {
-			w.cons, err = js.Consumer(ctx, FetchStream, cfg.Durable)
+			w.cons, err = js.Consumer(ctx, contract.FetchStream, cfg.Durable)
 			return err
 		})
 	} else {
 		err = events.RetrySetup(ctx, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateStream(ctx, FetchStreamConfig(cfg.Replicas))
+			_, err := js.CreateOrUpdateStream(ctx, contract.FetchStreamConfig(cfg.Replicas))
 			return err
 		})
 		if err != nil {
 			// A stream made by someone else may refuse the update (its
 			// retention cannot change): use it as it is.
-			if _, e := js.Stream(ctx, FetchStream); e != nil {
-				return nil, fmt.Errorf("create stream %s: %w", FetchStream, err)
+			if _, e := js.Stream(ctx, contract.FetchStream); e != nil {
+				return nil, fmt.Errorf("create stream %s: %w", contract.FetchStream, err)
 			}
-			cfg.Logger.Warn().Err(err).Str("stream", FetchStream).Msg("existing stream kept as it is: it could not be updated")
+			cfg.Logger.Warn().Err(err).Str("stream", contract.FetchStream).Msg("existing stream kept as it is: it could not be updated")
 		}
 		err = events.RetrySetup(ctx, func(ctx context.Context) (err error) {
-			w.cons, err = js.CreateOrUpdateConsumer(ctx, FetchStream, cfg.ConsumerConfig())
+			w.cons, err = js.CreateOrUpdateConsumer(ctx, contract.FetchStream, cfg.ConsumerConfig())
 			return err
 		})
 	}
@@ -220,7 +186,7 @@ func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Sto
 func (w *Worker) Run(ctx context.Context) error {
 	iter, err := w.cons.Messages(jetstream.PullMaxMessages(2 * w.cfg.Concurrency))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", FetchStream, err)
+		return fmt.Errorf("consume %s: %w", contract.FetchStream, err)
 	}
 	// Work continues past ctx for the drain; workCtx ends it.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -270,11 +236,3 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	return nil
 }
-
-var stockholm = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Stockholm")
-	if err != nil {
-		panic(err)
-	}
-	return loc
-}()
