@@ -10,9 +10,9 @@
 //     invalid one, and settles the message once its verdict is known.
 //   - queue.go: takePart joins the account's queue; one round of
 //     requests at a time per account, coalesced into one fetch.
-//   - fetch.go: runFetch loads the account's state, then
-//     plan.go (what to call), call.go (the API), diff.go (the commit to
-//     make) and commit.go (store it, all or nothing).
+//   - fetch.go: runFetch loads the account's state, then plan.go (what
+//     to call), call.go (the API), commit.go (store, all or nothing, what
+//     diff.go made of the answers; again after a conflict).
 //   - outcome.go and trace.go: how the handling ended, in one table of
 //     outcomes with their metric class and log level, and its log line.
 //

@@ -29,11 +29,12 @@ type fetch struct {
 
 // runFetch runs one fetch for the requests of a round, led by round[0]:
 //
-//  1. load the account's state;
+//  1. load the account's state (load, below);
 //  2. plan what to call (plan.go);
 //  3. call the API (call.go);
-//  4. diff the answers against the state into a commit (diff.go);
-//  5. commit the events with the new state (commit.go).
+//  4. commit (commit.go): diff what the calls brought against the state
+//     into the events to store (diff.go), and store them with the new
+//     state, all or nothing; after a conflict, load and decide again.
 //
 // A test may kill it after each step (hooks.go); the request is then
 // delivered again and the state tells how far it got.
