@@ -51,6 +51,9 @@ func startBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
+		// A Swedish browser; the page is Swedish by default anyway.
+		chromedp.Flag("lang", "sv-SE"),
+		chromedp.Flag("accept-lang", "sv-SE,sv"),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
@@ -122,9 +125,9 @@ func TestBrowserLogin(t *testing.T) {
 
 	// The refresh limit ends the login: page message, log line, event.
 	text = pageText(t, bctx, "the end of the login", time.Minute, func(s string) bool {
-		return strings.Contains(s, "This login has ended")
+		return strings.Contains(s, "Inloggningen har avslutats")
 	})
-	if !strings.Contains(text, "refresh refused after 2 refreshes") {
+	if !strings.Contains(text, "efter 2 förnyelser") {
 		t.Errorf("page does not say why the login ended:\n%s", excerpt(text, 2000))
 	}
 	var end Ended

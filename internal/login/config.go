@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -25,7 +26,23 @@ const (
 	DefaultRefreshTTL = 65 * time.Minute
 	// MaxAccounts bounds the accounts of one login.
 	MaxAccounts = 20
+	// DefaultLeaseTTL is how long a replica owns a login without renewing
+	// its lease: a dead owner's logins are taken over within about that.
+	DefaultLeaseTTL = 30 * time.Second
+	// DefaultMaxPending bounds the logins started and not yet back from
+	// the authorize endpoint, per replica.
+	DefaultMaxPending = 1000
+	// DefaultStartsPerMinute is how many logins one client (network
+	// address, or forwarded user) may start a minute.
+	DefaultStartsPerMinute = 5
+	// DefaultMaxClients bounds the clients the rate limit tracks a
+	// minute; more are refused until the minute has passed.
+	DefaultMaxClients = 10000
 )
+
+// DefaultAllowNetworks are the networks the page answers by default:
+// loopback only.
+var DefaultAllowNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // Config configures a Login. Zero values mean the defaults.
 type Config struct {
@@ -52,11 +69,43 @@ type Config struct {
 	PageRefresh time.Duration
 	// MaxEvents is how many events the page keeps per login, default 50.
 	MaxEvents int
-	// TokenKey, 32 bytes, turns on keeping logins across restarts: their
-	// tokens are sealed with AES-GCM under it into the NATS KV bucket
-	// Bucket, each for its refresh token's remaining life. Without it
-	// tokens live in memory only.
+	// TokenKey, 32 bytes, turns on sharing logins between replicas and
+	// keeping them across restarts: they are sealed with AES-GCM under it
+	// into the NATS KV bucket SKATTEKONTO_LOGIN, each for its refresh
+	// token's remaining life. Without it logins live in this process's
+	// memory only, which serves one replica alone.
 	TokenKey []byte
+	// Instance names this process as the owner of the logins it runs,
+	// default a random name.
+	Instance string
+	// LeaseTTL is how long this process owns a login without renewing
+	// the lease (it renews it every third of that), default 30s.
+	LeaseTTL time.Duration
+	// RequestMaxAge is how old a login's fetch request may be when served,
+	// default twice the Cadence and at least 10 minutes: an older one is
+	// refused, so a copy cannot be replayed for ever.
+	RequestMaxAge time.Duration
+	// AllowNetworks are the client networks the page answers (the
+	// address the connection comes from), default loopback only.
+	AllowNetworks []netip.Prefix
+	// ForwardAuthHeader, when set, is the header by which an
+	// authenticating proxy in front (oauth2-proxy's X-Forwarded-User, or
+	// X-Auth-Request-User) names the user: requests without it are
+	// refused, and a user sees only the logins made under that name. Set
+	// it only when the page is reachable through that proxy alone
+	// (AllowNetworks).
+	ForwardAuthHeader string
+	// MaxPending bounds the logins started and not yet back from the
+	// authorize endpoint, default 1000 per process.
+	MaxPending int
+	// StartsPerMinute bounds the logins one client may start a minute,
+	// default 5; MaxClients bounds the clients tracked a minute, default
+	// 10000.
+	StartsPerMinute int
+	MaxClients      int
+	// Simulator, set when the endpoints are the built-in simulator's,
+	// makes the page say so.
+	Simulator bool
 	// HTTPClient calls the token endpoint, default API.HTTPClient or a
 	// client with a 60s timeout.
 	HTTPClient *http.Client
@@ -73,6 +122,8 @@ type Config struct {
 // Ended describes a login that ended. It holds no token and no
 // personnummer.
 type Ended struct {
+	// Session is the login's public reference (never usable to act on
+	// the login).
 	Session  string
 	Accounts []string // masked
 	Reason   string
@@ -115,6 +166,33 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Instance == "" {
+		c.Instance = "w-" + randomID(8)
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.LeaseTTL < 2*time.Second {
+		errs = append(errs, fmt.Errorf("login config: LeaseTTL %v is shorter than 2s", c.LeaseTTL))
+	}
+	if c.RequestMaxAge <= 0 {
+		c.RequestMaxAge = max(2*c.Cadence, 10*time.Minute)
+	}
+	if len(c.AllowNetworks) == 0 {
+		c.AllowNetworks = DefaultAllowNetworks
+	}
+	if c.ForwardAuthHeader != "" && !validHeaderName(c.ForwardAuthHeader) {
+		errs = append(errs, fmt.Errorf("login config: ForwardAuthHeader %q is not a header name", c.ForwardAuthHeader))
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.StartsPerMinute <= 0 {
+		c.StartsPerMinute = DefaultStartsPerMinute
+	}
+	if c.MaxClients <= 0 {
+		c.MaxClients = DefaultMaxClients
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -134,6 +212,17 @@ func checkURL(raw string) error {
 		return fmt.Errorf("plain http is accepted only for loopback hosts, not %q", u.Hostname())
 	}
 	return fmt.Errorf("scheme %q is not https", u.Scheme)
+}
+
+// validHeaderName reports whether s is an HTTP header name (RFC 9110
+// token).
+func validHeaderName(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func loopback(host string) bool {

@@ -11,14 +11,23 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 )
 
-// shownEvent is an event as the page shows it: no payout account, no
-// whole personnummer.
+// shownEvent is an event kept for the page: what it shows of it is
+// chosen when shown (eventView), in the page's language.
 type shownEvent struct {
-	Time    string
-	Type    string
-	Account string
-	Auth    string
-	Summary string
+	at      time.Time
+	raw     string // the time as sent, when it does not parse
+	typ     string
+	account string // masked
+	auth    string
+	data    json.RawMessage
+}
+
+func (e *shownEvent) view(lang string) eventView {
+	v := eventView{Time: e.raw, Type: e.typ, Account: e.account, Auth: e.auth, Summary: summary(pageTexts[lang], e.typ, e.data)}
+	if !e.at.IsZero() {
+		v.Time = stockholm(e.at)
+	}
+	return v
 }
 
 // cloudEvent is the part of an event the page reads.
@@ -31,43 +40,57 @@ type cloudEvent struct {
 	Data      json.RawMessage `json:"data"`
 }
 
+// maxShownData bounds the data kept of one event for the page.
+const maxShownData = 8 << 10
+
 // shown keeps an event for the page if it answers one of the login's own
 // requests: events of fetches made with other credentials are not shown,
-// so a login never shows what its user may not see.
-func (l *Login) shown(s *session, raw []byte) {
+// so a login never shows what its user may not see. A refusal of the
+// login's access to an account is noted on the login (and logged by its
+// owner), never reported as the organisation's.
+func (m *Manager) shown(l *login, raw []byte) {
 	var ev cloudEvent
 	if json.Unmarshal(raw, &ev) != nil {
 		return
 	}
 	var data struct {
 		RequestIDs []string `json:"requestIds"`
+		Felkod     int      `json:"felkod"`
+		HTTPStatus int      `json:"httpStatus"`
 	}
 	_ = json.Unmarshal(ev.Data, &data)
-	prefix := s.requestPrefix()
+	prefix := requestPrefix(l.ref)
 	ours := strings.HasPrefix(ev.RequestID, prefix) ||
 		slices.ContainsFunc(data.RequestIDs, func(id string) bool { return strings.HasPrefix(id, prefix) })
 	if !ours {
 		return
 	}
-	se := shownEvent{
-		Time:    ev.Time,
-		Type:    strings.TrimPrefix(ev.Type, contract.TypePrefix),
-		Account: maskAccount(ev.Subject),
-		Auth:    ev.Auth,
-		Summary: summary(se0(ev.Type), ev.Data),
+	se := shownEvent{typ: strings.TrimPrefix(ev.Type, contract.TypePrefix), account: maskAccount(ev.Subject), auth: ev.Auth}
+	if len(ev.Data) <= maxShownData {
+		se.data = ev.Data
 	}
-	if t, err := time.Parse(time.RFC3339, ev.Time); err == nil {
-		se.Time = t.Local().Format("2006-01-02 15:04:05")
+	if t, err := time.Parse(time.RFC3339Nano, ev.Time); err == nil {
+		se.at = t
+	} else {
+		se.raw = truncate(ev.Time, 40)
 	}
-	s.mu.Lock()
-	s.events = append(s.events, se)
-	if over := len(s.events) - l.cfg.MaxEvents; over > 0 {
-		s.events = slices.Delete(s.events, 0, over)
+	denied := se.typ == "FetchFailed" && (data.Felkod == 6 || data.HTTPStatus == 401 || data.HTTPStatus == 403)
+	l.mu.Lock()
+	l.events = append(l.events, se)
+	if over := len(l.events) - m.cfg.MaxEvents; over > 0 {
+		l.events = slices.Delete(l.events, 0, over)
 	}
-	s.mu.Unlock()
+	first := denied && !slices.Contains(l.denied, se.account)
+	if first {
+		l.denied = append(l.denied, se.account)
+	}
+	owner := l.own != nil
+	l.mu.Unlock()
+	if first && owner {
+		m.cfg.Logger.Warn().Str("login", l.ref).Str("account", se.account).Int("felkod", data.Felkod).Int("httpStatus", data.HTTPStatus).
+			Msg("the user's login gives no access to an account: it is not fetched with it (the person's access, not the organisation's)")
+	}
 }
-
-func se0(t string) string { return strings.TrimPrefix(t, contract.TypePrefix) }
 
 func maskAccount(s string) string {
 	n, err := idnr.Parse(s)
@@ -79,7 +102,7 @@ func maskAccount(s string) string {
 
 // summary is one line about an event's data, from fields that carry no
 // secret: amounts, dates, texts, reasons.
-func summary(typ string, data json.RawMessage) string {
+func summary(t *texts, typ string, data json.RawMessage) string {
 	var d map[string]any
 	if json.Unmarshal(data, &d) != nil {
 		return ""
@@ -119,16 +142,16 @@ func summary(typ string, data json.RawMessage) string {
 		if v := str("beloppKronofogden"); v != "" {
 			add("Kronofogden ", v+" kr")
 		}
-		add("förfaller ", str("forfallodatum"))
+		add(t.Due, str("forfallodatum"))
 	case "BalanceChanged":
-		parts = append(parts, "saldo "+kr(d["current"], "saldoSkatteverket"), "Kronofogden "+kr(d["current"], "saldoKronofogden"))
+		parts = append(parts, t.Balance+kr(d["current"], "saldoSkatteverket"), "Kronofogden "+kr(d["current"], "saldoKronofogden"))
 	case "InterestChanged":
-		parts = append(parts, "ränta "+kr(d["current"], "rantaSkatteverket"))
+		parts = append(parts, t.Interest+kr(d["current"], "rantaSkatteverket"))
 	case "FetchCompleted":
-		add("API calls ", str("apiCalls"))
-		add("changes ", str("changes"))
+		add(t.Calls, str("apiCalls"))
+		add(t.Changes, str("changes"))
 	case "FetchFailed":
-		add("reason ", str("reason"))
+		add(t.Reason, str("reason"))
 		add("felkod ", str("felkod"))
 		add("", str("felmeddelande"))
 	case "AccessProblem":
@@ -136,10 +159,10 @@ func summary(typ string, data json.RawMessage) string {
 		add("", str("detail"))
 	case "ShortfallForecast":
 		add("", str("level"))
-		add("att betala ", str("amountToPay"))
+		add(t.ToPay, str("amountToPay"))
 	case "DueReminder":
 		add("", str("forfallodatum"))
-		add("days left ", str("daysLeft"))
+		add(t.DaysLeft, str("daysLeft"))
 	}
 	if str("baseline") == "true" {
 		parts = append(parts, "(baseline)")
