@@ -328,11 +328,18 @@ func mustParse(t *testing.T, s string) idnr.Number {
 // see) and returns the login's reference.
 func (e *testEnv) logIn(t *testing.T, c *http.Client, accounts ...string) string {
 	t.Helper()
+	return e.logInAllowed(t, c, accounts, accounts)
+}
+
+// logInAllowed logs browser c in with accounts, of which the person may
+// see allowed.
+func (e *testEnv) logInAllowed(t *testing.T, c *http.Client, accounts, allowed []string) string {
+	t.Helper()
 	before := map[string]bool{}
 	for _, l := range e.login.known() {
 		before[l.ref] = true
 	}
-	cb := e.simLogin(t, e.start(t, c, strings.Join(accounts, " ")), accounts...)
+	cb := e.simLogin(t, e.start(t, c, strings.Join(accounts, " ")), allowed...)
 	if st, body := get(t, c, cb.String()); st != http.StatusOK {
 		t.Fatalf("callback: %d %s", st, body)
 	}
