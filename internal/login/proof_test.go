@@ -37,7 +37,9 @@ func TestCheck(t *testing.T) {
 	proof := valid.Header.Get(contract.LoginProofHeader)
 	body := string(valid.Data)
 	subject := valid.Subject
-	signed := func(r *record, subject, body string, at time.Time) string { return sign(r.Secret, at, subject, []byte(body)) }
+	signed := func(r *record, subject, body string, at time.Time) string {
+		return sign(r.Secret, at, subject, []byte(body))
+	}
 	// The same request for an account of the person's that the login was
 	// not made for, signed by the login itself (cannot happen: the login
 	// signs only its accounts; the check holds anyway).
