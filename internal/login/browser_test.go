@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +215,120 @@ func excerpt(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// TestBrowserTwoReplicas: two worker replicas behind one address. The
+// login starts on one and comes back on the other, which then owns it;
+// fetch requests are served by either replica's worker; when the owner
+// dies the login carries on, on the other: its rounds and refreshes go
+// on, and it never ends with a false token-refused.
+func TestBrowserTwoReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	ctx := startBrowser(t)
+	// Access tokens live 4s (refreshed a second before), with refreshes
+	// enough for the test: both replicas meet due tokens all the time.
+	e := newTestEnv(t, envOptions{tokenKey: tokenKey(t), replicas: 2, userTokenTTL: 4 * time.Second, maxRefreshes: 1000,
+		cadence: time.Second, leaseTTL: 2 * time.Second})
+	a, b := e.replicas[0], e.replicas[1]
+	bctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+
+	err := chromedp.Do(bctx,
+		chromedp.Navigate(e.pageURL),
+		chromedp.WaitVisible(chromedp.CSS("#accounts")),
+		chromedp.SetValue(chromedp.CSS("#accounts"), sim.DemoAB+" "+sim.DemoABInfo),
+		chromedp.Click(chromedp.CSS("#start")),
+		chromedp.WaitVisible(chromedp.CSS("#login")),
+		chromedp.Click(chromedp.CSS(`input[data-masked="`+sim.DemoAB+`"]`)),
+		chromedp.Click(chromedp.CSS(`input[data-masked="`+sim.DemoABInfo+`"]`)),
+		// The callback lands on the other replica.
+		chromedp.Func(func(context.Context, *chromedp.Target) error { e.route.Store(1); return nil }),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#notice")),
+	)
+	if err != nil {
+		t.Fatalf("log in with the browser: %v", err)
+	}
+	var ref string
+	eventually(t, 10*time.Second, "the login", func() bool {
+		for _, l := range b.mgr.known() {
+			ref = l.ref
+		}
+		return ref != ""
+	})
+	if o := e.owners(ref); len(o) != 1 || o[0] != b {
+		t.Fatalf("owners %v, want the replica that got the callback", o)
+	}
+	pageText(t, bctx, "the events of the fetched accounts", time.Minute, func(s string) bool {
+		return strings.Contains(s, "NewTransaction") && strings.Count(s, "FetchCompleted") >= 2
+	})
+
+	// Only the other replica's worker runs: it serves the owner's requests.
+	b.stop()
+	<-b.done
+	served := a.served.Load()
+	eventually(t, time.Minute, "replica A's worker to serve the login's requests", func() bool { return a.served.Load() >= served+4 })
+
+	// The owner dies; the browser is sent to the replica left.
+	published, refreshes := progress(t, bctx)
+	b.kill()
+	e.route.Store(0)
+	t.Logf("killed the owner after %d requests and %d refreshes", published, refreshes)
+	eventually(t, time.Minute, "replica A to take the login over", func() bool {
+		o := e.owners(ref)
+		return len(o) == 1 && o[0] == a
+	})
+	eventually(t, 2*time.Minute, "the login to go on: rounds and refreshes on replica A", func() bool {
+		if err := chromedp.Do(bctx, chromedp.Navigate(e.pageURL)); err != nil {
+			return false
+		}
+		p, r := progress(t, bctx)
+		return p >= published+6 && r >= refreshes+2
+	})
+	text := pageText(t, bctx, "the live login", 10*time.Second, func(s string) bool { return strings.Contains(s, "Aktiv:") })
+	if strings.Contains(text, "avslutats") {
+		t.Errorf("the login ended:\n%s", excerpt(text, 2000))
+	}
+	if _, _, refused := e.tokens.counts(); refused != 0 {
+		t.Errorf("%d refreshes refused: a refresh token was spent twice", refused)
+	}
+	select {
+	case end := <-e.ended:
+		t.Errorf("the login ended: %+v", end)
+	default:
+	}
+	t.Logf("served by A %d, by B %d", a.served.Load(), b.served.Load())
+
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer scancel()
+	html, err := chromedp.Run(bctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.noSecrets("the page", html)
+	e.noSecrets("the log", e.logs.String())
+	e.noSecrets("the streams", e.streamText(sctx))
+}
+
+var (
+	publishedRe = regexp.MustCompile(`Hämtningsbegäranden skickade: (\d+)`)
+	refreshedRe = regexp.MustCompile(`förnyad (\d+) gånger`)
+)
+
+// progress reads the requests sent and the refreshes off the page.
+func progress(t *testing.T, ctx context.Context) (published, refreshes int) {
+	t.Helper()
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		return -1, -1
+	}
+	if m := publishedRe.FindStringSubmatch(text); m != nil {
+		published, _ = strconv.Atoi(m[1])
+	}
+	if m := refreshedRe.FindStringSubmatch(text); m != nil {
+		refreshes, _ = strconv.Atoi(m[1])
+	}
+	return published, refreshes
 }
