@@ -15,8 +15,8 @@ import (
 // ReportAccessProblem returns an OnEnd that publishes an AccessProblem
 // (kind token-refused, extension auth "user") on
 // skattekonto.events.service.AccessProblem when a login ends without a
-// logout. The event's id is derived from the session, so it is published
-// once however often it is reported.
+// logout. The event's id is derived from the login's reference, so it is
+// published once however often (and by whichever replica) it is reported.
 func ReportAccessProblem(js jetstream.JetStream, log zerolog.Logger) func(context.Context, Ended) {
 	return func(ctx context.Context, e Ended) {
 		if e.ByUser {
@@ -28,7 +28,7 @@ func ReportAccessProblem(js jetstream.JetStream, log zerolog.Logger) func(contex
 			_, err = js.PublishMsg(ctx, m)
 		}
 		if err != nil {
-			log.Error().Err(err).Str("session", e.Session).Msg("could not report the end of a user's login")
+			log.Error().Err(err).Str("login", e.Session).Msg("could not report the end of a user's login")
 		}
 	}
 }
