@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,10 @@ type guard struct {
 	maxPending int
 	perMinute  int
 	maxClients int
+
+	// refusedLog is when (Unix seconds) a refused client was last logged:
+	// at most one line a minute, however many are refused.
+	refusedLog atomic.Int64
 
 	mu sync.Mutex
 	// pending are the times logins were started, oldest first: those
@@ -53,6 +58,12 @@ func (g *guard) admit(r *http.Request) (user string, ok bool) {
 	}
 	user = r.Header.Get(g.userHeader)
 	return user, user != "" && len(user) <= 256
+}
+
+// logRefusal reports whether a refusal at now should be logged.
+func (g *guard) logRefusal(now time.Time) bool {
+	last := g.refusedLog.Load()
+	return now.Unix()-last >= 60 && g.refusedLog.CompareAndSwap(last, now.Unix())
 }
 
 func (g *guard) allowed(ip netip.Addr) bool {

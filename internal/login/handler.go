@@ -91,8 +91,10 @@ func (m *Manager) admit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, ok := m.guard.admit(r)
 		if !ok {
-			ip, _ := peer(r)
-			m.cfg.Logger.Warn().Str("client", ip.String()).Bool("forwardedUser", user != "").Msg("login page refused a client: not in LOGIN_ALLOW_CIDRS, or no forward-auth user")
+			if m.guard.logRefusal(m.cfg.Now()) {
+				ip, _ := peer(r)
+				m.cfg.Logger.Warn().Str("client", ip.String()).Msg("login page refused a client: not in LOGIN_ALLOW_CIDRS, or without the forward-auth user (one line a minute at most)")
+			}
 			http.Error(w, pageTexts[pageLang(r)].ErrForbidden, http.StatusForbidden)
 			return
 		}

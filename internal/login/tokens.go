@@ -47,7 +47,7 @@ func (m *Manager) token(ctx context.Context, ref string) (*oauth2.Token, error) 
 	}
 	l.refreshMu.Lock()
 	defer l.refreshMu.Unlock()
-	for try := 0; try < 100; try++ {
+	for conflicts := 0; conflicts < 100; {
 		rec, rev, err := m.load(ctx, ref)
 		switch {
 		case errors.Is(err, errNotFound):
@@ -78,6 +78,7 @@ func (m *Manager) token(ctx context.Context, ref string) (*oauth2.Token, error) 
 		}
 		tok, err := m.refresh(ctx, l, rec, rev)
 		if errors.Is(err, errConflict) || errors.Is(err, errMoved) {
+			conflicts++
 			continue
 		}
 		return tok, err
