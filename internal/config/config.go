@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -126,14 +127,18 @@ type Config struct {
 	BookingSlutligSkatt string `envconfig:"BOOKING_SLUTLIG_SKATT" default:"2512"`
 	BookingMomsRefund   string `envconfig:"BOOKING_MOMS_REFUND" default:"2650"`
 
-	// The user login (authorization code flow with BankID) on HTTP_ADDR
-	// under /login/; see docs/login.md.
-	LoginEnabled      bool          `envconfig:"LOGIN_ENABLED" default:"false"`
-	LoginAuthorizeURL string        `envconfig:"LOGIN_AUTHORIZE_URL"`
-	LoginTokenURL     string        `envconfig:"LOGIN_TOKEN_URL"`
-	LoginRedirectURL  string        `envconfig:"LOGIN_REDIRECT_URL"`
-	LoginTokenKeyRaw  string        `envconfig:"LOGIN_TOKEN_KEY"`
-	LoginCadence      time.Duration `envconfig:"LOGIN_CADENCE" default:"15m"`
+	// The user login (authorization code flow with BankID), its page on
+	// a listener of its own, LOGIN_ADDR, for the clients LOGIN_ALLOW_CIDRS
+	// and LOGIN_FORWARD_AUTH_HEADER admit; see docs/login.md.
+	LoginEnabled           bool          `envconfig:"LOGIN_ENABLED" default:"false"`
+	LoginAddr              string        `envconfig:"LOGIN_ADDR" default:":8081"`
+	LoginAllowCIDRsRaw     string        `envconfig:"LOGIN_ALLOW_CIDRS" default:"127.0.0.0/8,::1/128"`
+	LoginForwardAuthHeader string        `envconfig:"LOGIN_FORWARD_AUTH_HEADER"`
+	LoginAuthorizeURL      string        `envconfig:"LOGIN_AUTHORIZE_URL"`
+	LoginTokenURL          string        `envconfig:"LOGIN_TOKEN_URL"`
+	LoginRedirectURL       string        `envconfig:"LOGIN_REDIRECT_URL"`
+	LoginTokenKeyRaw       string        `envconfig:"LOGIN_TOKEN_KEY"`
+	LoginCadence           time.Duration `envconfig:"LOGIN_CADENCE" default:"15m"`
 
 	// Bounds of the shared rate limiter (SKV_RATE_LIMIT): replicas
 	// counted, longest pause after a 429, longest wait for a call slot.
@@ -148,9 +153,11 @@ type Config struct {
 
 	// Derived.
 	// LoginTokenKey is LOGIN_TOKEN_KEY decoded (32 bytes), nil without it.
-	LoginTokenKey []byte        `ignored:"true"`
-	ReminderDays  []int         `ignored:"true"`
-	Level         zerolog.Level `ignored:"true"`
+	LoginTokenKey []byte `ignored:"true"`
+	// LoginAllowCIDRs is LOGIN_ALLOW_CIDRS parsed.
+	LoginAllowCIDRs []netip.Prefix `ignored:"true"`
+	ReminderDays    []int          `ignored:"true"`
+	Level           zerolog.Level  `ignored:"true"`
 }
 
 // Sim reports whether the worker targets the built-in simulator.
@@ -366,13 +373,47 @@ func (c *Config) validateLogin(bad func(name, format string, args ...any)) {
 			c.LoginTokenURL = ep[1]
 		}
 	}
-	if c.LoginRedirectURL == "" {
-		_, port, err := net.SplitHostPort(c.HTTPAddr)
-		if err != nil || port == "" || port == "0" {
-			bad("LOGIN_REDIRECT_URL", "required when HTTP_ADDR (%q) has no fixed port", c.HTTPAddr)
-		} else {
-			c.LoginRedirectURL = "http://localhost:" + port + "/login/callback"
+	_, loginPort, err := net.SplitHostPort(c.LoginAddr)
+	switch {
+	case c.LoginAddr == "":
+		bad("LOGIN_ADDR", "the login page has a listener of its own: it must not be empty with LOGIN_ENABLED=true")
+	case err != nil:
+		bad("LOGIN_ADDR", "%q is not host:port", c.LoginAddr)
+	default:
+		if _, httpPort, err := net.SplitHostPort(c.HTTPAddr); err == nil && httpPort == loginPort && loginPort != "0" {
+			bad("LOGIN_ADDR", "%q takes the port of HTTP_ADDR (%q): the login page is kept apart from /metrics", c.LoginAddr, c.HTTPAddr)
 		}
+	}
+	if c.LoginRedirectURL == "" {
+		if loginPort == "" || loginPort == "0" {
+			bad("LOGIN_REDIRECT_URL", "required when LOGIN_ADDR (%q) has no fixed port", c.LoginAddr)
+		} else {
+			c.LoginRedirectURL = "http://localhost:" + loginPort + "/login/callback"
+		}
+	}
+	c.LoginAllowCIDRs = nil
+	for f := range strings.SplitSeq(c.LoginAllowCIDRsRaw, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				bad("LOGIN_ALLOW_CIDRS", "%q is not a network (CIDR) or an address", f)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.LoginAllowCIDRs = append(c.LoginAllowCIDRs, p.Masked())
+	}
+	if len(c.LoginAllowCIDRs) == 0 {
+		bad("LOGIN_ALLOW_CIDRS", "names no network: the page would answer nobody (0.0.0.0/0,::/0 opens it to all)")
+	}
+	if h := c.LoginForwardAuthHeader; h != "" && strings.IndexFunc(h, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		bad("LOGIN_FORWARD_AUTH_HEADER", "%q is not a header name", h)
 	}
 	urls := map[string]string{"LOGIN_REDIRECT_URL": c.LoginRedirectURL}
 	if !c.Sim() {
@@ -385,9 +426,6 @@ func (c *Config) validateLogin(bad func(name, format string, args ...any)) {
 		} else if err := checkURL(v); err != nil {
 			bad(name, "%v", err)
 		}
-	}
-	if c.HTTPAddr == "" {
-		bad("HTTP_ADDR", "the login page is served on HTTP_ADDR: it must not be empty with LOGIN_ENABLED=true")
 	}
 	if c.LoginCadence < time.Second {
 		bad("LOGIN_CADENCE", "must be at least 1s")

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +181,52 @@ func TestSimpleTestServiceErrors(t *testing.T) {
 	setEnv(t, map[string]string{"SKV_ENV": "prod", "SKV_CLIENT_ID": "id", "SKV_CLIENT_SECRET": "s"})
 	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "SKV_CERT_FILE") {
 		t.Errorf("prod without certificate: %v", err)
+	}
+}
+
+func TestLoginSettings(t *testing.T) {
+	setEnv(t, map[string]string{"LOGIN_ENABLED": "true"})
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LoginAddr != ":8081" || c.LoginRedirectURL != "http://localhost:8081/login/callback" || c.LoginForwardAuthHeader != "" {
+		t.Errorf("login defaults: addr %q redirect %q header %q", c.LoginAddr, c.LoginRedirectURL, c.LoginForwardAuthHeader)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}; !slices.Equal(c.LoginAllowCIDRs, want) {
+		t.Errorf("allowed networks %v, want %v", c.LoginAllowCIDRs, want)
+	}
+	setEnv(t, map[string]string{"LOGIN_ENABLED": "true", "LOGIN_ADDR": "127.0.0.1:9443",
+		"LOGIN_ALLOW_CIDRS": " 10.0.0.0/8, 192.0.2.7 ,2001:db8::1/48", "LOGIN_FORWARD_AUTH_HEADER": "X-Forwarded-User"})
+	if c, err = Load(); err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/48")}
+	if !slices.Equal(c.LoginAllowCIDRs, want) || c.LoginRedirectURL != "http://localhost:9443/login/callback" || c.LoginForwardAuthHeader != "X-Forwarded-User" {
+		t.Errorf("networks %v redirect %q header %q", c.LoginAllowCIDRs, c.LoginRedirectURL, c.LoginForwardAuthHeader)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no login address", map[string]string{"LOGIN_ADDR": ""}, "LOGIN_ADDR"},
+		{"the metrics port", map[string]string{"LOGIN_ADDR": "0.0.0.0:8080"}, "LOGIN_ADDR"},
+		{"not host:port", map[string]string{"LOGIN_ADDR": "8081"}, "LOGIN_ADDR"},
+		{"no fixed port", map[string]string{"LOGIN_ADDR": ":0"}, "LOGIN_REDIRECT_URL"},
+		{"bad network", map[string]string{"LOGIN_ALLOW_CIDRS": "10.0.0.0/33"}, "LOGIN_ALLOW_CIDRS"},
+		{"no network", map[string]string{"LOGIN_ALLOW_CIDRS": " , "}, "LOGIN_ALLOW_CIDRS"},
+		{"bad header", map[string]string{"LOGIN_FORWARD_AUTH_HEADER": "X User"}, "LOGIN_FORWARD_AUTH_HEADER"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"LOGIN_ENABLED": "true"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			setEnv(t, env)
+			if _, err := Load(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming %s", err, tc.want)
+			}
+		})
 	}
 }
