@@ -46,8 +46,6 @@ type httpDeps struct {
 	reg     prometheus.Gatherer
 	metrics *metrics.Metrics
 	log     zerolog.Logger
-	// login, when set, is the user login page, served under /login/.
-	login http.Handler
 	// readyCache is how long readiness results are reused, default 5s.
 	readyCache time.Duration
 }
@@ -112,9 +110,6 @@ func serveHTTP(cfg *config.Config, d httpDeps) (*http.Server, error) {
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,
 	}))
-	if d.login != nil {
-		mux.Handle("/login/", d.login)
-	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -83,7 +83,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	sessions, loginPage, stopLogin, err := newLogin(ctx, cfg, ep, nc, js, api, log)
+	sessions, stopLogin, err := newLogin(ctx, cfg, ep, nc, js, api, log)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, access: w.CheckAccess, reg: reg, metrics: m, log: log, login: loginPage})
+	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, access: w.CheckAccess, reg: reg, metrics: m, log: log})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"reflect"
 	"strings"
@@ -66,6 +69,7 @@ func TestRunShowsConfigurationWithoutSecrets(t *testing.T) {
 		"LOG_FORMAT":         "json",
 		"SKV_CLIENT_SECRET":  secret,
 		"LOGIN_ENABLED":      "true",
+		"LOGIN_ADDR":         "127.0.0.1:0",
 		"LOGIN_REDIRECT_URL": "http://localhost:8080/login/callback",
 		"LOGIN_TOKEN_KEY":    base64.StdEncoding.EncodeToString(key),
 	})
@@ -100,6 +104,71 @@ func TestRunShowsConfigurationWithoutSecrets(t *testing.T) {
 	for _, s := range []string{secret, "Zq9", string(key), base64.StdEncoding.EncodeToString(key)} {
 		if strings.Contains(got, s) {
 			t.Errorf("output shows the secret %q:\n%s", s, got)
+		}
+	}
+}
+
+// TestLoginPageHasItsOwnListener: the login page is served on LOGIN_ADDR
+// alone, and /metrics on HTTP_ADDR alone.
+func TestLoginPageHasItsOwnListener(t *testing.T) {
+	workerEnv(t, map[string]string{
+		"DATA_DIR":           t.TempDir(),
+		"EMBEDDED_NATS_ADDR": "127.0.0.1:0",
+		"SIM_ADDR":           "127.0.0.1:0",
+		"HTTP_ADDR":          "127.0.0.1:0",
+		"LOG_FORMAT":         "json",
+		"LOGIN_ENABLED":      "true",
+		"LOGIN_ADDR":         "127.0.0.1:0",
+		"LOGIN_REDIRECT_URL": "http://127.0.0.1:1/login/callback",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, out) }()
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "worker consuming") {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker did not start:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	addrOf := func(message string) string {
+		for line := range strings.SplitSeq(out.String(), "\n") {
+			var l struct{ Message, Addr string }
+			if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Message, message) {
+				return "http://" + l.Addr
+			}
+		}
+		t.Fatalf("no log line %q:\n%s", message, out.String())
+		return ""
+	}
+	ops, page := addrOf("serving /healthz"), addrOf("user login enabled")
+	for _, tc := range []struct {
+		url, want string
+		status    int
+	}{
+		{page + "/login/", "Hämta skattekonton", http.StatusOK},
+		{page + "/login/", `id="simulator"`, http.StatusOK},
+		{page + "/metrics", "", http.StatusNotFound},
+		{page + "/readyz", "", http.StatusNotFound},
+		{ops + "/login/", "", http.StatusNotFound},
+		{ops + "/metrics", "skattekonto", http.StatusOK},
+	} {
+		resp, err := http.Get(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.want) {
+			t.Errorf("GET %s: %d, want %d with %q", tc.url, resp.StatusCode, tc.status, tc.want)
 		}
 	}
 }

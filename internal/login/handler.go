@@ -235,7 +235,8 @@ func localPage(lang, query string) string {
 func (m *Manager) servePage(w http.ResponseWriter, r *http.Request) {
 	// The cookie belongs to the callback's host: on a developer's machine,
 	// send 127.0.0.1 to localhost (or the other way) before it is set.
-	if u, err := url.Parse(m.cfg.RedirectURL); err == nil && r.Host != u.Host && loopback(u.Hostname()) && loopback(hostOnly(r.Host)) {
+	if u, err := url.Parse(m.cfg.RedirectURL); err == nil && r.Host != u.Host && loopback(u.Hostname()) && loopback(hostOnly(r.Host)) &&
+		portOf(r.Host) == u.Port() {
 		http.Redirect(w, r, u.Scheme+"://"+u.Host+PagePath, http.StatusSeeOther)
 		return
 	}
@@ -486,6 +487,11 @@ func (m *Manager) takePending(ctx context.Context, state, browser string) (pendi
 		p.Lang = langSV
 	}
 	return p, nil
+}
+
+func portOf(hostport string) string {
+	_, port, _ := net.SplitHostPort(hostport)
+	return port
 }
 
 func hostOnly(hostport string) string {
