@@ -100,6 +100,11 @@ func day(now time.Time) string { return now.In(contract.Stockholm).Format(time.D
 // reported at most once per kind and day across all replicas; calls that
 // succeeded show that the token works and has its scope.
 func (w *Worker) noteAccess(ctx context.Context, f *fetch, a *answers) {
+	if f.req.Auth == contract.AuthUser {
+		// A person's token shows nothing of the organisation's access:
+		// its refusals are the person's, reported on the login.
+		return
+	}
 	switch {
 	case a.apiErr != nil:
 		if kind, ok := classify(a.apiErr); ok {
@@ -133,7 +138,9 @@ func (w *Worker) reportService(ctx context.Context, kind, detail string, expires
 func (w *Worker) accountProblem(f *fetch, apiErr error) *events.ProblemReport {
 	const kind = events.ProblemAuthorisationMissing
 	d := day(f.now)
-	if !errors.Is(apiErr, skv.ErrNotAuthorised) || f.st.Seen == 0 || f.st.Problems[kind] == d {
+	// With a person's token, felkod 6 says the person may not see the
+	// account: the login's affair, not the organisation's agent grant.
+	if f.req.Auth == contract.AuthUser || !errors.Is(apiErr, skv.ErrNotAuthorised) || f.st.Seen == 0 || f.st.Problems[kind] == d {
 		return nil
 	}
 	r := events.NewAccessProblem(f.origin(), events.Problem{

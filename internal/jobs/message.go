@@ -62,6 +62,9 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	now := w.cfg.Now()
 	tok := strings.TrimPrefix(msg.Subject(), contract.FetchPrefix)
 	req, err := ParseRequest(tok, msg.Data(), now.In(contract.Stockholm))
+	if err == nil {
+		err = w.checkLogin(msg, req)
+	}
 	if err != nil {
 		return w.invalid(ctx, msg, tr, err, now)
 	}
@@ -75,6 +78,20 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	stopBeat := w.heartbeat(msg)
 	defer stopBeat()
 	return w.takePart(ctx, &member{msg: msg, meta: meta, req: req, fetchID: tr.fetchID, turn: make(chan turn, 1)}, tr, now)
+}
+
+// checkLogin refuses a request with "auth": "user" that the login
+// component did not send, for an account its person chose: knowing a
+// login's reference (it is in the events) is not enough to fetch with it.
+// Without the login, apiFor refuses the request.
+func (w *Worker) checkLogin(msg jetstream.Msg, req Request) error {
+	if req.Auth != contract.AuthUser || w.cfg.Sessions == nil {
+		return nil
+	}
+	if err := w.cfg.Sessions.Check(msg.Subject(), msg.Data(), msg.Headers().Get(contract.LoginProofHeader)); err != nil {
+		return &RequestError{Reason: "auth user: " + err.Error(), RequestID: req.RequestID, Account: req.Account}
+	}
+	return nil
 }
 
 // settle acknowledges or gives back the request. A request on its last

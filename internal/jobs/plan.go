@@ -112,7 +112,7 @@ func (w *Worker) apiFor(req Request) (API, error) {
 	}
 	api, err := w.cfg.Sessions.SessionAPI(req.Session)
 	if err != nil {
-		return nil, fmt.Errorf("login session: %w", err)
+		return nil, fmt.Errorf("login: %w", err)
 	}
 	return api, nil
 }

@@ -25,10 +25,16 @@ type API interface {
 	Utbetalningssparrar(ctx context.Context, id idnr.Number) (skv.Utbetalningssparrar, skv.Trace, error)
 }
 
-// Sessions gives the API of a user's login session.
+// Sessions serves the requests with "auth": "user": a person's login,
+// named by the request's "session" (the login's public reference).
 type Sessions interface {
-	// SessionAPI returns an API that calls with the session's user token,
-	// or an error when the session is unknown or has ended.
+	// Check tells whether the login component sent the request (subject
+	// and body as received, proof its contract.LoginProofHeader) for one
+	// of the accounts the person chose. A request it refuses is answered
+	// invalid-request and never served.
+	Check(subject string, body []byte, proof string) error
+	// SessionAPI returns an API that calls with the login's user token,
+	// or an error when the login is unknown or has ended.
 	SessionAPI(session string) (API, error)
 }
 

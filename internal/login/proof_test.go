@@ -114,6 +114,25 @@ func TestEventsShowNoCapability(t *testing.T) {
 	if err := e.login.Check(contract.FetchSubject(sim.DemoAB), forged, ""); !errors.Is(err, ErrBadProof) {
 		t.Errorf("a request rebuilt from an event: Check = %v, want ErrBadProof", err)
 	}
+	// Published (once the login's own fetch of the account is done), the
+	// worker answers it invalid-request and fetches nothing.
+	e.waitEvent(ctx, t, contract.EventSubject(sim.DemoAB, "FetchCompleted"), func(string, string) bool { return true })
+	calls := e.sim.CallCount(sim.OpSaldo)
+	if _, err := e.js.Publish(ctx, contract.FetchSubject(sim.DemoAB), forged); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEvent(ctx, t, contract.EventSubject(sim.DemoAB, "FetchFailed"), func(requestID, reason string) bool {
+		if requestID != "forged" {
+			return false
+		}
+		if reason != "invalid-request" {
+			t.Errorf("forged request answered %q, want invalid-request", reason)
+		}
+		return true
+	})
+	if n := e.sim.CallCount(sim.OpSaldo); n != calls {
+		t.Errorf("%d API calls for the forged request", n-calls)
+	}
 	text := e.streamText(ctx)
 	if strings.Contains(text, contract.LoginProofHeader) {
 		t.Error("an event carries the login proof header")
@@ -157,4 +176,29 @@ func FuzzParseProof(f *testing.F) {
 			t.Fatalf("parseProof(%q) = %d, %d bytes", s, unix, len(mac))
 		}
 	})
+}
+
+// waitEvent reads the events on subject until ok accepts one (by its
+// requestid and data.reason).
+func (e *testEnv) waitEvent(ctx context.Context, t *testing.T, subject string, ok func(requestID, reason string) bool) {
+	t.Helper()
+	c, err := e.js.OrderedConsumer(ctx, contract.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		msg, err := c.Next(jetstream.FetchMaxWait(30 * time.Second))
+		if err != nil {
+			t.Fatalf("no event on %s: %v", subject, err)
+		}
+		var ev struct {
+			RequestID string `json:"requestid"`
+			Data      struct {
+				Reason string `json:"reason"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(msg.Data(), &ev) == nil && ok(ev.RequestID, ev.Data.Reason) {
+			return
+		}
+	}
 }
