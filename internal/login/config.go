@@ -59,7 +59,7 @@ type Config struct {
 	// Scopes asked for, default skv.DefaultScopes ("ska").
 	Scopes []string
 	// API is the base configuration of the clients that call with a
-	// user's token (BaseURL, API keys, timeouts, limiter): each session
+	// user's token (BaseURL, API keys, timeouts, limiter): each login
 	// gets a client with API.TokenSource set to its login.
 	API skv.Config
 	// Cadence is how often the accounts of a live login are fetched,
