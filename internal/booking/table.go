@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Rule is one row of a Table. It decodes from the JSON of a rules file.
@@ -41,6 +43,20 @@ type Table struct {
 	ID      string `json:"id"`
 	Version string `json:"version"`
 	Rules   []Rule `json:"rules"`
+	// Accounts names the accounts the rules book (1630 included), for
+	// exports that declare them (SIE's #KONTO). Optional; names do not
+	// change a proposal, so they are not part of the version.
+	Accounts map[string]string `json:"accounts,omitempty"`
+}
+
+// maxAccountName bounds an account name of a rules file, in characters.
+const maxAccountName = 100
+
+// AccountName returns the name t gives account, and false when it names
+// none.
+func (t *Table) AccountName(account string) (string, bool) {
+	name, ok := t.Accounts[account]
+	return name, ok && name != ""
 }
 
 //go:embed default-rules.json
@@ -63,6 +79,7 @@ func DefaultRules() []byte { return bytes.Clone(defaultRules) }
 func Default() *Table {
 	t := *defaultTable()
 	t.Rules = append([]Rule(nil), t.Rules...)
+	t.Accounts = maps.Clone(t.Accounts)
 	return &t
 }
 
@@ -100,7 +117,8 @@ var (
 
 // Load reads a rules file, JSON of the form of default-rules.json:
 // {"id": …, "version": …, "rules": [{"match": …, "account": …}, …]}.
-// It refuses unknown fields, an empty id, version or rule list, and any
+// It refuses unknown fields, an empty id, version or rule list, an
+// accounts entry that is not a 4-digit account with a name, and any
 // rule that is invalid: a match that is not prefix:, contains: or a
 // regexp: that compiles, an account that is neither 4 digits nor a known
 // {setting}, 1630 as counter-account, a mapped rule without account, or
@@ -125,6 +143,11 @@ func Load(r io.Reader) (*Table, error) {
 		if err := r.validate(); err != nil {
 			err.Index = i
 			return nil, err
+		}
+	}
+	for a, name := range t.Accounts {
+		if err := checkNamed(a, name); err != nil {
+			return nil, fmt.Errorf("rules: accounts: %w", err)
 		}
 	}
 	return &t, nil
@@ -187,6 +210,26 @@ func resolve(account string, s Settings) (string, error) {
 		return "", err
 	}
 	return account, nil
+}
+
+// checkNamed checks an entry of a table's accounts: a 4-digit account
+// (1630 included) and a name of 1 to maxAccountName characters without
+// control characters.
+func checkNamed(a, name string) error {
+	if err := checkAccount(a); err != nil && a != TaxAccount {
+		return err
+	}
+	n := 0
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return fmt.Errorf("account %s: name %q has a control or invalid character", a, name)
+		}
+		n++
+	}
+	if n == 0 || n > maxAccountName {
+		return fmt.Errorf("account %s: name of %d characters, want 1 to %d", a, n, maxAccountName)
+	}
+	return nil
 }
 
 func checkAccount(a string) error {

@@ -172,3 +172,60 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestDefaultNamesEveryAccount: every account the default table can book,
+// under the defaults and each documented alternative of the settings, has
+// a name, so an export can declare it.
+func TestDefaultNamesEveryAccount(t *testing.T) {
+	tb := Default()
+	alternatives := []Settings{{}, {PrelSkatt: "2510", Arbetsgivaravg: "2730", SlutligSkatt: "2510", MomsRefund: "1650"}}
+	accounts := map[string]bool{TaxAccount: true}
+	for _, s := range alternatives {
+		for _, r := range tb.Rules {
+			for _, a := range []string{r.Account, r.SoleTrader, r.Refund} {
+				if a == "" {
+					continue
+				}
+				if resolved, err := resolve(a, s); err == nil {
+					accounts[resolved] = true
+				}
+			}
+		}
+	}
+	for a := range accounts {
+		if _, ok := tb.AccountName(a); !ok {
+			t.Errorf("default-rules.json names no account %s", a)
+		}
+	}
+	if _, ok := tb.AccountName("9999"); ok {
+		t.Error("AccountName(9999) found a name the table does not hold")
+	}
+	d := Default()
+	d.Accounts["1630"] = "changed"
+	if got, _ := Default().AccountName("1630"); got == "changed" {
+		t.Error("changing a Default() copy's accounts changed the default")
+	}
+}
+
+func TestLoadRefusesBadAccountNames(t *testing.T) {
+	const head = `{"id": "x", "version": "1", "rules": [{"match": "prefix:Moms", "account": "2650"}], "accounts": `
+	for _, tt := range []struct {
+		name, accounts string
+		ok             bool
+	}{
+		{"named", `{"2650": "Moms", "1630": "Skattekonto"}`, true},
+		{"none", `{}`, true},
+		{"3-digit account", `{"265": "Moms"}`, false},
+		{"empty name", `{"2650": ""}`, false},
+		{"newline in name", `{"2650": "Moms\nredovisning"}`, false},
+		{"name too long", `{"2650": "` + strings.Repeat("å", 101) + `"}`, false},
+		{"name not a string", `{"2650": 1}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(strings.NewReader(head + tt.accounts + "}"))
+			if (err == nil) != tt.ok {
+				t.Errorf("Load: error %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
