@@ -21,6 +21,7 @@ func TestSubjects(t *testing.T) {
 		{WatchRegister, "skattekonto.watch.register"},
 		{WatchUnregister, "skattekonto.watch.unregister"},
 		{WatchList, "skattekonto.watch.list"},
+		{SIEExport, "skattekonto.sie.export"},
 		{EventType("FetchCompleted"), "skattekonto.FetchCompleted"},
 	} {
 		if tc.got != tc.want {

@@ -6,6 +6,9 @@ const MaxFetchRequestSize = 64 << 10
 // MaxWatchRequestSize is the largest watch-list request body accepted.
 const MaxWatchRequestSize = 64 << 10
 
+// MaxSIERequestSize is the largest SIE export request body accepted.
+const MaxSIERequestSize = 4 << 10
+
 // Credentials a fetch request can name in its "auth" field.
 const (
 	// AuthOrganisation is the default: client credentials with the

@@ -28,6 +28,14 @@ const (
 	WatchQueueGroup = "skattekonto-watch"
 )
 
+// SIE export request subject and the queue group whose members answer
+// it, one replica per request: a program asks for an account's booking
+// proposals as a SIE 4 import file (see package sie).
+const (
+	SIEExport     = "skattekonto.sie.export"
+	SIEQueueGroup = "skattekonto-sie"
+)
+
 // RateLimitPrefix is the default prefix of the rate limiter's subjects
 // (<prefix>.presence and <prefix>.throttle); a deployment may choose
 // another. It has no trailing dot.
