@@ -1,7 +1,7 @@
 // Package schemas embeds the public JSON Schemas (draft 2020-12) and the
 // AsyncAPI 3.1.0 document of skattekonto-events, and validates fetch requests
-// whole CloudEvents and watch-list requests and replies against them without
-// touching the network.
+// whole CloudEvents, watch-list and SIE export requests and replies against
+// them without touching the network.
 //
 // Layout (every file's $id is BaseURL + its path; refs between files are
 // relative):
@@ -12,6 +12,8 @@
 //	events/<Type>.json     the data object of event type skattekonto.<Type>
 //	watch/request.json     body of a request on skattekonto.watch.register|unregister
 //	watch/reply.json       the reply to a request on skattekonto.watch.*
+//	sie/request.json       body of a request on skattekonto.sie.export
+//	sie/reply.json         the reply to a request on skattekonto.sie.export
 //	asyncapi.yaml          channels, messages and operations
 //
 // The JSON files are the contract; Go types that produce events must marshal
@@ -46,6 +48,8 @@ const (
 	DefsSchemaURL         = BaseURL + "defs.json"
 	WatchRequestSchemaURL = BaseURL + "watch/request.json"
 	WatchReplySchemaURL   = BaseURL + "watch/reply.json"
+	SIERequestSchemaURL   = BaseURL + "sie/request.json"
+	SIEReplySchemaURL     = BaseURL + "sie/reply.json"
 )
 
 // TypePrefix is the prefix of every CloudEvents type: "skattekonto.<EventType>".
@@ -57,14 +61,17 @@ const MaxFetchRequestSize = contract.MaxFetchRequestSize
 // MaxWatchRequestSize is the largest watch-list request body accepted.
 const MaxWatchRequestSize = contract.MaxWatchRequestSize
 
+// MaxSIERequestSize is the largest SIE export request body accepted.
+const MaxSIERequestSize = contract.MaxSIERequestSize
+
 // maxIDBytes bounds requestId and session of a fetch request in bytes of
 // UTF-8, as the service counts them (the schema's pattern counts characters).
 const maxIDBytes = 64
 
 // schemaDirs are the embedded directories whose *.json files are schemas.
-var schemaDirs = []string{".", "events", "watch"}
+var schemaDirs = []string{".", "events", "watch", "sie"}
 
-//go:embed *.json events/*.json watch/*.json asyncapi.yaml
+//go:embed *.json events/*.json watch/*.json sie/*.json asyncapi.yaml
 var files embed.FS
 
 // DataSchemaURL returns the $id of the data schema of eventType (without the
@@ -101,6 +108,8 @@ type Validator struct {
 	fetchRequest *jsonschema.Schema
 	watchRequest *jsonschema.Schema
 	watchReply   *jsonschema.Schema
+	sieRequest   *jsonschema.Schema
+	sieReply     *jsonschema.Schema
 	data         map[string]*jsonschema.Schema // by event type
 }
 
@@ -155,11 +164,16 @@ func NewValidator() (*Validator, error) {
 			v.watchRequest = s
 		case p == "watch/reply.json":
 			v.watchReply = s
+		case p == "sie/request.json":
+			v.sieRequest = s
+		case p == "sie/reply.json":
+			v.sieReply = s
 		case strings.HasPrefix(p, "events/"):
 			v.data[strings.TrimSuffix(path.Base(p), ".json")] = s
 		}
 	}
-	if v.envelope == nil || v.fetchRequest == nil || v.watchRequest == nil || v.watchReply == nil || len(v.data) == 0 {
+	if v.envelope == nil || v.fetchRequest == nil || v.watchRequest == nil || v.watchReply == nil ||
+		v.sieRequest == nil || v.sieReply == nil || len(v.data) == 0 {
 		return nil, errors.New("schemas: embedded files incomplete")
 	}
 	return v, nil
@@ -291,6 +305,37 @@ func (v *Validator) ValidateWatchReply(doc []byte) error {
 	}
 	if err := v.watchReply.Validate(inst); err != nil {
 		return fmt.Errorf("watch reply: %w", err)
+	}
+	return nil
+}
+
+// ValidateSIERequest validates doc, the body of a request on
+// skattekonto.sie.export, against sie/request.json; a body over
+// MaxSIERequestSize is rejected. The service also checks the Luhn digit
+// of omfragad and that from is not after to.
+func (v *Validator) ValidateSIERequest(doc []byte) error {
+	if len(doc) > MaxSIERequestSize {
+		return fmt.Errorf("SIE export request is %d bytes: at most %d (4 KiB) allowed", len(doc), MaxSIERequestSize)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("SIE export request is not valid JSON: %w", err)
+	}
+	if err := v.sieRequest.Validate(inst); err != nil {
+		return fmt.Errorf("SIE export request: %w", err)
+	}
+	return nil
+}
+
+// ValidateSIEReply validates doc, the reply to a request on
+// skattekonto.sie.export, against sie/reply.json.
+func (v *Validator) ValidateSIEReply(doc []byte) error {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("SIE export reply is not valid JSON: %w", err)
+	}
+	if err := v.sieReply.Validate(inst); err != nil {
+		return fmt.Errorf("SIE export reply: %w", err)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/sie"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 	"github.com/skattekonto-events/skattekonto-events/schemas"
 )
@@ -93,8 +94,9 @@ func TestIDsMirrorLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// fetch-request, envelope, defs, watch/request, watch/reply and one per event type.
-	if want := 5 + len(catalogue); n != want {
+	// fetch-request, envelope, defs, watch/request, watch/reply, sie/request,
+	// sie/reply and one per event type.
+	if want := 7 + len(catalogue); n != want {
 		t.Errorf("found %d JSON schemas, want %d", n, want)
 	}
 }
@@ -487,6 +489,8 @@ func TestSchemaExamples(t *testing.T) {
 		"fetch-request.json": v.ValidateFetchRequest,
 		"watch/request.json": v.ValidateWatchRequest,
 		"watch/reply.json":   v.ValidateWatchReply,
+		"sie/request.json":   v.ValidateSIERequest,
+		"sie/reply.json":     v.ValidateSIEReply,
 	} {
 		b, err := fs.ReadFile(schemas.FS(), file)
 		if err != nil {
@@ -639,8 +643,9 @@ func TestWatchReply(t *testing.T) {
 }
 
 // TestAsyncAPIRequestReply parses asyncapi.yaml and checks the channels of
-// the watch list, the schedules and the internal coordination subjects, and
-// validates the examples of the request and reply messages.
+// the watch list, the SIE export, the schedules and the internal
+// coordination subjects, and validates the examples of the request and
+// reply messages.
 func TestAsyncAPIRequestReply(t *testing.T) {
 	v := newValidator(t)
 	b, err := fs.ReadFile(schemas.FS(), "asyncapi.yaml")
@@ -677,7 +682,7 @@ func TestAsyncAPIRequestReply(t *testing.T) {
 	}
 	for _, want := range []string{
 		contract.ScheduleSubject("{omfragad}", "{name}"),
-		contract.WatchRegister, contract.WatchUnregister, contract.WatchList,
+		contract.WatchRegister, contract.WatchUnregister, contract.WatchList, contract.SIEExport,
 		contract.RateLimitPrefix + ".presence", contract.RateLimitPrefix + ".throttle",
 		contract.StateSubject("{omfragad}"),
 	} {
@@ -689,19 +694,25 @@ func TestAsyncAPIRequestReply(t *testing.T) {
 	for name, op := range doc.Operations {
 		if op.Reply != nil {
 			replies++
-			if op.Action != "receive" || op.Reply.Channel["$ref"] != "#/channels/watchReply" {
-				t.Errorf("operation %s: reply to %v (action %s)", name, op.Reply.Channel, op.Action)
+			want := "#/channels/watchReply"
+			if name == "answerSIEExport" {
+				want = "#/channels/sieReply"
+			}
+			if op.Action != "receive" || op.Reply.Channel["$ref"] != want {
+				t.Errorf("operation %s: reply to %v (action %s), want %s", name, op.Reply.Channel, op.Action, want)
 			}
 		}
 	}
-	if replies != 3 {
-		t.Errorf("%d operations with a reply, want 3 (register, unregister, list)", replies)
+	if replies != 4 {
+		t.Errorf("%d operations with a reply, want 4 (register, unregister, list, SIE export)", replies)
 	}
 	for msg, validate := range map[string]func([]byte) error{
 		"FetchRequest": v.ValidateFetchRequest,
 		"Schedule":     v.ValidateFetchRequest,
 		"WatchRequest": v.ValidateWatchRequest,
 		"WatchReply":   v.ValidateWatchReply,
+		"SIERequest":   v.ValidateSIERequest,
+		"SIEReply":     v.ValidateSIEReply,
 	} {
 		m, ok := doc.Components.Messages[msg]
 		if !ok || len(m.Examples) == 0 {
@@ -716,6 +727,96 @@ func TestAsyncAPIRequestReply(t *testing.T) {
 			if err := validate(j); err != nil {
 				t.Errorf("asyncapi.yaml: %s example %d %s: %v", msg, i, j, err)
 			}
+		}
+	}
+}
+
+// TestSIERequest checks bodies against the schema and against the
+// service's own parser: both accept and refuse the same bodies, but for
+// what the schema cannot express (the Luhn digit, from after to) and an
+// empty series, which the schema refuses and the service reads as left
+// out.
+func TestSIERequest(t *testing.T) {
+	v := newValidator(t)
+	tests := []struct {
+		name, doc string
+		schema    bool // the schema accepts it
+		service   bool // sie.ParseRequest accepts it
+	}{
+		{"minimal", `{"omfragad":"165566778899","from":"2026-11-01","to":"2026-11-30"}`, true, true},
+		{"everything", `{"omfragad":"556677-8899","from":"2026-11-01","to":"2026-11-30","series":"SKV","companyName":"Demo Åkeri AB"}`, true, true},
+		{"one day", `{"omfragad":"19811218-9876","from":"2026-11-12","to":"2026-11-12"}`, true, true},
+		{"empty company", `{"omfragad":"165566778899","from":"2026-11-01","to":"2026-11-30","companyName":""}`, true, true},
+		{"company of 200 characters", `{"omfragad":"165566778899","from":"2026-11-01","to":"2026-11-30","companyName":"` + strings.Repeat("å", 200) + `"}`, true, true},
+		{"company of 201 characters", `{"omfragad":"165566778899","from":"2026-11-01","to":"2026-11-30","companyName":"` + strings.Repeat("å", 201) + `"}`, false, false},
+		{"no to", `{"omfragad":"165566778899","from":"2026-11-01"}`, false, false},
+		{"no omfragad", `{"from":"2026-11-01","to":"2026-11-30"}`, false, false},
+		{"omfragad of 8 digits", `{"omfragad":"55667788","from":"2026-11-01","to":"2026-11-30"}`, false, false},
+		{"impossible date", `{"omfragad":"165566778899","from":"2026-02-30","to":"2026-03-31"}`, false, false},
+		{"date with time", `{"omfragad":"165566778899","from":"2026-11-01T00:00:00Z","to":"2026-11-30"}`, false, false},
+		{"series with a dash", `{"omfragad":"165566778899","from":"2026-11-01","to":"2026-11-30","series":"A-1"}`, false, false},
+		{"series of 11", `{"omfragad":"165566778899","from":"2026-11-01","to":"2026-11-30","series":"ABCDEFGHIJK"}`, false, false},
+		{"empty series", `{"omfragad":"165566778899","from":"2026-11-01","to":"2026-11-30","series":""}`, false, true},
+		{"misspelt member", `{"omfragad":"165566778899","from":"2026-11-01","to":"2026-11-30","serie":"B"}`, false, false},
+		{"not an object", `[]`, false, false},
+		{"over 4 KiB", `{"omfragad":"165566778899","from":"2026-11-01","to":"2026-11-30","companyName":"` + strings.Repeat(" ", 5000) + `"}`, false, false},
+		// What the schema cannot express.
+		{"wrong Luhn digit", `{"omfragad":"165566778898","from":"2026-11-01","to":"2026-11-30"}`, true, false},
+		{"from after to", `{"omfragad":"165566778899","from":"2026-12-01","to":"2026-11-30"}`, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := v.ValidateSIERequest([]byte(tc.doc))
+			if (err == nil) != tc.schema {
+				t.Errorf("ValidateSIERequest: %v, want accepted %v", err, tc.schema)
+			}
+			_, perr := sie.ParseRequest([]byte(tc.doc))
+			if (perr == nil) != tc.service {
+				t.Errorf("sie.ParseRequest: %v, want accepted %v", perr, tc.service)
+			}
+		})
+	}
+	// What the Go type marshals is a valid request.
+	b, _ := json.Marshal(sie.Request{Omfragad: "165566778899", From: "2026-11-01", To: "2026-11-30"})
+	if err := v.ValidateSIERequest(b); err != nil {
+		t.Errorf("sie.Request %s: %v", b, err)
+	}
+}
+
+// TestSIEReply: the replies the service marshals are valid, and a reply
+// mixing file and error is not.
+func TestSIEReply(t *testing.T) {
+	v := newValidator(t)
+	kfm := int64(-301)
+	for _, r := range []sie.Reply{
+		{File: []byte("#FLAGGA 0\r\n"), Unmapped: []sie.Unmapped{}},
+		{File: []byte{0x86, 0x84, 0x94}, Vouchers: 13, Replaced: 2, Unmapped: []sie.Unmapped{
+			{EventID: "e", TransaktionID: "326746140", Transaktionsdatum: "2026-11-09", Transaktionstext: "Kostnadsränta", BeloppKronofogden: &kfm, Reason: sie.ReasonUnmapped},
+			{EventID: "garbled-1", Reason: sie.ReasonInvalidEvent},
+		}},
+	} {
+		b, _ := json.Marshal(r)
+		if err := v.ValidateSIEReply(b); err != nil {
+			t.Errorf("reply %s: %v", b, err)
+		}
+	}
+	for _, doc := range []string{
+		`{"error":"from: 2026-12-01 is after to 2026-11-30"}`,
+	} {
+		if err := v.ValidateSIEReply([]byte(doc)); err != nil {
+			t.Errorf("reply %s: %v", doc, err)
+		}
+	}
+	for _, doc := range []string{
+		`{}`,
+		`{"error":""}`,
+		`{"file":"I0ZMQUdHQSAwDQo=","vouchers":0,"replaced":0,"unmapped":[],"error":"x"}`,
+		`{"file":"I0ZMQUdHQSAwDQo=","vouchers":0,"replaced":0}`,
+		`{"file":"not base64!","vouchers":0,"replaced":0,"unmapped":[]}`,
+		`{"file":"I0ZMQUdHQSAwDQo=","vouchers":0,"replaced":0,"unmapped":[{"eventId":"e","transaktionId":"1","transaktionsdatum":"2026-11-09","transaktionstext":"x","reason":"guessed"}]}`,
+	} {
+		if err := v.ValidateSIEReply([]byte(doc)); err == nil {
+			t.Errorf("reply %s accepted", doc)
 		}
 	}
 }
