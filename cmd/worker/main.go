@@ -102,8 +102,13 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	defer stopWatch()
+	stopSIE, err := serveSIE(cfg, js, nc)
+	if err != nil {
+		return err
+	}
+	defer stopSIE()
 
-	log.Info().Int("concurrency", cfg.Concurrency).Msg("worker consuming " + contract.FetchPrefix + ">, answering " + contract.WatchPrefix + "*")
+	log.Info().Int("concurrency", cfg.Concurrency).Msg("worker consuming " + contract.FetchPrefix + ">, answering " + contract.WatchPrefix + "* and " + contract.SIEExport)
 	if err := w.Run(ctx); err != nil {
 		return err
 	}

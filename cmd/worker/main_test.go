@@ -42,7 +42,7 @@ func workerEnv(t *testing.T, env map[string]string) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		for _, p := range []string{"NATS_", "SKV_", "HTTP_", "LOG_", "DATA_", "EMBEDDED_", "SIM_", "WORKER_", "STREAM", "EVENTS_", "REMINDER_", "SHORTFALL_", "CERTIFICATE_", "BOOKING_", "LOGIN_"} {
+		for _, p := range []string{"NATS_", "SKV_", "HTTP_", "LOG_", "DATA_", "EMBEDDED_", "SIM_", "WORKER_", "STREAM", "EVENTS_", "REMINDER_", "SHORTFALL_", "CERTIFICATE_", "BOOKING_", "LOGIN_", "SIE_"} {
 			if strings.HasPrefix(k, p) {
 				t.Setenv(k, "")
 				os.Unsetenv(k)

@@ -47,16 +47,25 @@ func newWorker(ctx context.Context, cfg *config.Config, js jetstream.JetStream, 
 	})
 }
 
-// newVoucher returns the booking proposer: the default rule table, or the
-// file BOOKING_RULES_FILE, with the disputed accounts from configuration.
+// bookingTable returns the rule table: the default, or the file
+// BOOKING_RULES_FILE.
+func bookingTable(cfg *config.Config) (*booking.Table, error) {
+	if cfg.BookingRulesFile == "" {
+		return booking.Default(), nil
+	}
+	t, err := booking.LoadFile(cfg.BookingRulesFile)
+	if err != nil {
+		return nil, fmt.Errorf("config: BOOKING_RULES_FILE: %w", err)
+	}
+	return t, nil
+}
+
+// newVoucher returns the booking proposer: the rule table with the
+// disputed accounts from configuration.
 func newVoucher(cfg *config.Config) (func(string, *events.APIRow) *events.Voucher, error) {
-	table := booking.Default()
-	if cfg.BookingRulesFile != "" {
-		t, err := booking.LoadFile(cfg.BookingRulesFile)
-		if err != nil {
-			return nil, fmt.Errorf("config: BOOKING_RULES_FILE: %w", err)
-		}
-		table = t
+	table, err := bookingTable(cfg)
+	if err != nil {
+		return nil, err
 	}
 	propose, err := table.Proposer(booking.Settings{
 		PrelSkatt:      cfg.BookingPrelSkatt,

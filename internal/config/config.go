@@ -127,6 +127,12 @@ type Config struct {
 	BookingSlutligSkatt string `envconfig:"BOOKING_SLUTLIG_SKATT" default:"2512"`
 	BookingMomsRefund   string `envconfig:"BOOKING_MOMS_REFUND" default:"2650"`
 
+	// The SIE export (skattekonto.sie.export): #FNAMN and the vouchers'
+	// series when a request names none. The series is checked by the
+	// exporter at start (sie.CheckSeries).
+	SIECompanyName string `envconfig:"SIE_COMPANY_NAME"`
+	SIESeries      string `envconfig:"SIE_SERIES" default:"A"`
+
 	// The user login (authorization code flow with BankID), its page on
 	// a listener of its own, LOGIN_ADDR, for the clients LOGIN_ALLOW_CIDRS
 	// and LOGIN_FORWARD_AUTH_HEADER admit; see docs/login.md.
