@@ -1,12 +1,13 @@
 // Command skattekonto lets a person try the system without writing code:
-// publish a fetch request for an account, and follow the events as they
-// come, in readable form.
+// publish a fetch request for an account, follow the events as they come,
+// in readable form, and export the booking proposals as a SIE file.
 //
 //	skattekonto fetch [-wait] [-ops saldo,transaktioner] [-datum-from 2025-01-01] [-request-id ID] [-force] <omfragad>
 //	skattekonto follow [-all] [-json] [<omfragad>]
 //	skattekonto watch add [-cadence default|6h|"0 0 7 * * 1-5"] [-ops saldo,...] <omfragad>
 //	skattekonto watch remove <omfragad>
 //	skattekonto watch list
+//	skattekonto sie -omfragad <omfragad> -from YYYY-MM-DD -to YYYY-MM-DD [-series A] [-company NAME] -o file.si
 //
 // NATS_URL (default nats://127.0.0.1:4222, the worker's embedded server)
 // and NATS_CREDS say where to connect.
@@ -39,7 +40,8 @@ const usage = `usage:
   skattekonto watch add [-cadence default|6h|"0 0 7 * * 1-5"] [-ops saldo,transaktioner] <omfragad>
   skattekonto watch remove <omfragad>
   skattekonto watch list
-environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS`
+  skattekonto sie -omfragad <omfragad> -from YYYY-MM-DD -to YYYY-MM-DD [-series A] [-company NAME] -o file.si
+environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS; for sie SIE_COMPANY_NAME, SIE_SERIES, BOOKING_RULES_FILE`
 
 var errUsage = errors.New(usage)
 
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, out, status io.Writer, getenv func(
 		return followCmd(ctx, args[1:], out, status, getenv)
 	case "watch":
 		return watchCmd(ctx, args[1:], out, getenv)
+	case "sie":
+		return sieCmd(ctx, args[1:], out, status, getenv)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprintln(out, usage)
 		return err
