@@ -252,17 +252,14 @@ func linesOf(v *events.Voucher) ([]Line, string) {
 	for _, l := range v.Lines {
 		var amt int64
 		switch {
-		case l.Debit != nil && l.Credit == nil:
+		case l.Debit != nil && l.Credit == nil && *l.Debit > 0 && *l.Debit <= MaxAmount:
 			amt = *l.Debit
-		case l.Credit != nil && l.Debit == nil:
+		case l.Credit != nil && l.Debit == nil && *l.Credit > 0 && *l.Credit <= MaxAmount:
 			amt = -*l.Credit
-			if *l.Credit <= 0 {
-				return nil, ReasonInvalidVoucher
-			}
 		default:
 			return nil, ReasonInvalidVoucher
 		}
-		if !isAccount(l.Account) || amt == 0 || amt > MaxAmount || amt < -MaxAmount || (l.Debit != nil && amt < 0) {
+		if !isAccount(l.Account) {
 			return nil, ReasonInvalidVoucher
 		}
 		sum += amt
