@@ -28,13 +28,13 @@ const (
 
 // env is a NATS server with the events stream and an Exporter on it.
 type env struct {
-	t  *testing.T
+	t  testing.TB
 	nc *nats.Conn
 	js jetstream.JetStream
 	x  *sie.Exporter
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	srv := natstest.RunTest(t)
 	nc, js := natstest.Connect(t, srv)

@@ -25,7 +25,7 @@ func header() sie.Header {
 }
 
 // balanced checks that every voucher of f sums to zero.
-func balanced(t *testing.T, f *sieFile) {
+func balanced(t testing.TB, f *sieFile) {
 	t.Helper()
 	for i, v := range f.vers {
 		var sum int64
