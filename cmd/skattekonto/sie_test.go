@@ -95,7 +95,9 @@ func TestSie(t *testing.T) {
 		want func(error) bool
 	}{
 		{"no company", []string{"-omfragad", acct, "-from", "2026-11-01", "-to", "2026-11-30", "-o", filepath.Join(dir, "x.si")}, nil,
-			func(err error) bool { return errors.Is(err, sie.ErrNoCompany) && strings.Contains(err.Error(), "-company") }},
+			func(err error) bool {
+				return errors.Is(err, sie.ErrNoCompany) && strings.Contains(err.Error(), "-company")
+			}},
 		{"no -o", []string{"-omfragad", acct, "-from", "2026-11-01", "-to", "2026-11-30"}, nil,
 			func(err error) bool { return strings.Contains(err.Error(), "-o") }},
 		{"bad account", []string{"-omfragad", "556677-8898", "-from", "2026-11-01", "-to", "2026-11-30", "-o", "-"}, nil,
