@@ -80,6 +80,20 @@ func (b Balance) Equal(o Balance) bool {
 	return eqAmount(b.SaldoSkatteverket, o.SaldoSkatteverket) && eqAmount(b.SaldoKronofogden, o.SaldoKronofogden)
 }
 
+// Or returns b with each amount it lacks taken from prev: a balance
+// answer without a mandatory amount (drift) keeps the last one known.
+func (b Balance) Or(prev Balance) Balance {
+	return Balance{SaldoSkatteverket: orAmount(b.SaldoSkatteverket, prev.SaldoSkatteverket),
+		SaldoKronofogden: orAmount(b.SaldoKronofogden, prev.SaldoKronofogden)}
+}
+
+func orAmount(a, prev *int64) *int64 {
+	if a == nil {
+		return prev
+	}
+	return a
+}
+
 // Delta is the change between two balances; an absent amount counts as 0.
 type Delta struct {
 	SaldoSkatteverket int64 `json:"saldoSkatteverket"`
@@ -105,6 +119,12 @@ type Interest struct {
 // Equal reports whether two interest amounts are the same.
 func (i Interest) Equal(o Interest) bool {
 	return eqAmount(i.RantaSkatteverket, o.RantaSkatteverket) && eqAmount(i.RantaKronofogden, o.RantaKronofogden)
+}
+
+// Or returns i with each amount it lacks taken from prev, as Balance.Or.
+func (i Interest) Or(prev Interest) Interest {
+	return Interest{RantaSkatteverket: orAmount(i.RantaSkatteverket, prev.RantaSkatteverket),
+		RantaKronofogden: orAmount(i.RantaKronofogden, prev.RantaKronofogden)}
 }
 
 // InterestChanged reports a change of rantaSkatteverket or rantaKronofogden.
@@ -220,6 +240,20 @@ type FetchCompleted struct {
 	SenastUppdaterad string   `json:"senastUppdaterad,omitempty"`
 	Informationstext []string `json:"informationstext"`
 	RequestIDs       []string `json:"requestIds,omitempty"`
+	// Unavailable lists the operations the fetch could not ask because
+	// their path does not exist (404 without a felkod); absent when none.
+	Unavailable []Unavailable `json:"unavailable,omitempty"`
+}
+
+// Unavailable is an operation a fetch could not ask: it answered 404
+// without a felkod (its path does not exist), or it did so recently and
+// was not called again (Skipped). A skipped operation carries the status
+// and correlation id of the call that found it unavailable.
+type Unavailable struct {
+	Operation     string `json:"operation"`
+	HTTPStatus    int    `json:"httpStatus"`
+	CorrelationID string `json:"correlationId"`
+	Skipped       bool   `json:"skipped,omitempty"`
 }
 
 // Reasons a fetch failed.
@@ -282,7 +316,22 @@ const (
 	ProblemCertificateExpiring  = "certificate-expiring"
 	ProblemCertificateInvalid   = "certificate-invalid"
 	ProblemAuthorisationMissing = "authorisation-missing"
+	// ProblemOperationUnavailable: an operation's path answered 404
+	// without a felkod; once per operation and day.
+	ProblemOperationUnavailable = "operation-unavailable"
+	// ProblemAPIDrift: an answer differs from the service description
+	// (unknown or missing fields, an unknown list key); once per
+	// operation, set of differences and day.
+	ProblemAPIDrift = "api-drift"
 )
+
+// Drift is one difference between an API answer and the service
+// description, as an api-drift AccessProblem lists it: the field's path,
+// never its value.
+type Drift struct {
+	Kind string `json:"kind"`
+	Path string `json:"path"`
+}
 
 // AccessProblem reports something that will stop or has stopped fetches.
 type AccessProblem struct {
@@ -291,4 +340,8 @@ type AccessProblem struct {
 	Detail    string `json:"detail"`
 	Since     string `json:"since"`
 	ExpiresAt string `json:"expiresAt,omitempty"`
+	// Operation is the API operation of operation-unavailable and api-drift.
+	Operation string `json:"operation,omitempty"`
+	// Drift lists the differences of api-drift, sorted by path and kind.
+	Drift []Drift `json:"drift,omitempty"`
 }

@@ -2,6 +2,7 @@ package events
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
@@ -115,21 +116,33 @@ type Problem struct {
 	Since time.Time
 	// Expires is when the certificate expires, for its kinds; else zero.
 	Expires time.Time
+	// Operation is the API operation the problem is about, and Drift the
+	// differences it showed (api-drift); else empty.
+	Operation string
+	Drift     []Drift
+	// Scope narrows "once per kind and key" to once per kind, scope and
+	// key: an operation-unavailable is reported once per operation and
+	// day. Empty for the kinds reported once per kind and key.
+	Scope string
 }
 
 // ProblemReport is an AccessProblem event with the key (a day, or a login
-// session) under which it is reported once: the same kind and key always
-// give the same event id, and the day is recorded in the state.
+// session) under which it is reported once: the same kind, scope and key
+// always give the same event id, and the key is recorded in the state.
 type ProblemReport struct {
 	Event Event
 	kind  string
-	key   string
+	// slot is where the state records the key: the kind, or kind/scope.
+	slot string
+	key  string
 }
 
 // NewAccessProblem reports p about the account o.Omfragad, or about the
-// whole deployment on contract.ServiceToken when o.Omfragad is "", once per key.
+// whole deployment on contract.ServiceToken when o.Omfragad is "", once per
+// kind, scope and key.
 func NewAccessProblem(o Origin, p Problem, key string) ProblemReport {
-	data := AccessProblem{Header: o.header(), Kind: p.Kind, Detail: p.Detail, Since: p.Since.UTC().Format(time.RFC3339)}
+	data := AccessProblem{Header: o.header(), Kind: p.Kind, Detail: p.Detail, Since: p.Since.UTC().Format(time.RFC3339),
+		Operation: p.Operation, Drift: p.Drift}
 	if !p.Expires.IsZero() {
 		data.ExpiresAt = p.Expires.UTC().Format(time.RFC3339)
 	}
@@ -137,18 +150,41 @@ func NewAccessProblem(o Origin, p Problem, key string) ProblemReport {
 	if subject == "" {
 		subject = contract.ServiceToken
 	}
-	return ProblemReport{Event: o.event(subject, TypeAccessProblem, data, p.Kind, key), kind: p.Kind, key: key}
+	slot, parts := p.Kind, []string{p.Kind, key}
+	if p.Scope != "" {
+		slot, parts = p.Kind+"/"+p.Scope, []string{p.Kind, p.Scope, key}
+	}
+	return ProblemReport{Event: o.event(subject, TypeAccessProblem, data, parts...), kind: p.Kind, slot: slot, key: key}
 }
 
-// recorded returns problems (kind → key last reported) with r's report added.
+// recorded returns problems (slot → key last reported) with r's report
+// added. A scoped report's key is a day: the records of its kind under
+// other scopes and keys (earlier days) are dropped, so that the map keeps
+// only today's.
 func (r *ProblemReport) recorded(problems map[string]string) map[string]string {
 	if r == nil {
 		return problems
 	}
-	return mergeMap(problems, map[string]string{r.kind: r.key})
+	out := mergeMap(problems, map[string]string{r.slot: r.key})
+	if r.slot != r.kind {
+		prefix := r.kind + "/"
+		for k, v := range out {
+			if strings.HasPrefix(k, prefix) && v != r.key {
+				delete(out, k)
+			}
+		}
+	}
+	return out
 }
 
 // reported tells whether problems records r's report already.
 func (r *ProblemReport) reported(problems map[string]string) bool {
-	return problems[r.kind] == r.key
+	return problems[r.slot] == r.key
 }
+
+// Slot and Key say under what the report is recorded once, for a caller
+// that remembers reports made to skip reading the state again.
+func (r *ProblemReport) Slot() string { return r.slot }
+
+// Key is the report's key: a day, or a login session.
+func (r *ProblemReport) Key() string { return r.key }

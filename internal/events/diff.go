@@ -185,6 +185,7 @@ func (d *differ) transactions(prev, next *State, t *TransaktionerAnswer) {
 	next.Seen |= SeenTransaktioner
 	next.TxSenastUppdaterad = t.SenastUppdaterad
 	next.TxFetchedOn = d.today()
+	next.TxAt = d.now.Unix()
 	today, _ := dayNumber(d.today())
 
 	occurrence := map[uint64]int{}
@@ -423,14 +424,16 @@ func (d *differ) saldo(prev, next *State, s *SaldoAnswer) {
 	if ocr == "" {
 		ocr = prev.OcrNummer
 	}
-	if baseline || !eqAmount(prev.Balance.SaldoSkatteverket, s.Balance.SaldoSkatteverket) ||
-		!eqAmount(prev.Balance.SaldoKronofogden, s.Balance.SaldoKronofogden) {
+	// The four amounts are mandatory: one the answer lacks (drift,
+	// reported as such) is unknown, not changed, and keeps its last value.
+	balance, interest := s.Balance.Or(prev.Balance), s.Interest.Or(prev.Interest)
+	if baseline || !prev.Balance.Equal(balance) {
 		ev := BalanceChanged{
 			Header:  d.header(baseline),
-			Current: s.Balance,
+			Current: balance,
 			Delta: Delta{
-				SaldoSkatteverket: value(s.Balance.SaldoSkatteverket) - value(prev.Balance.SaldoSkatteverket),
-				SaldoKronofogden:  value(s.Balance.SaldoKronofogden) - value(prev.Balance.SaldoKronofogden),
+				SaldoSkatteverket: value(balance.SaldoSkatteverket) - value(prev.Balance.SaldoSkatteverket),
+				SaldoKronofogden:  value(balance.SaldoKronofogden) - value(prev.Balance.SaldoKronofogden),
 			},
 			OcrNummer:        ocr,
 			SenastUppdaterad: s.SenastUppdaterad,
@@ -441,16 +444,15 @@ func (d *differ) saldo(prev, next *State, s *SaldoAnswer) {
 		}
 		d.emit(TypeBalanceChanged, NewID(d.acct, TypeBalanceChanged, d.gen), s.CorrelationID, ev)
 	}
-	if baseline || !eqAmount(prev.Interest.RantaSkatteverket, s.Interest.RantaSkatteverket) ||
-		!eqAmount(prev.Interest.RantaKronofogden, s.Interest.RantaKronofogden) {
-		ev := InterestChanged{Header: d.header(baseline), Current: s.Interest, SenastUppdaterad: s.SenastUppdaterad}
+	if baseline || !prev.Interest.Equal(interest) {
+		ev := InterestChanged{Header: d.header(baseline), Current: interest, SenastUppdaterad: s.SenastUppdaterad}
 		if !baseline {
 			p := prev.Interest
 			ev.Previous = &p
 		}
 		d.emit(TypeInterestChanged, NewID(d.acct, TypeInterestChanged, d.gen), s.CorrelationID, ev)
 	}
-	next.Balance, next.Interest = s.Balance, s.Interest
+	next.Balance, next.Interest = balance, interest
 	if s.OcrNummer != "" {
 		next.OcrNummer = s.OcrNummer
 	}

@@ -211,11 +211,11 @@ func TestDiff(t *testing.T) {
 			want: []summary{{TypeUpcomingDue, "Moms oktober 2026@2026-12-12", false}, {TypeDueReminder, "Moms oktober 2026/1", false}},
 		},
 		{
-			name: "balance amount disappears: current is null, delta counts it as 0",
+			name: "balance amount missing (drift): the last one is kept, nothing changed",
 			prev: []Snapshot{{Omfragad: acct, Saldo: saldo(-100, -50)}},
 			got: Snapshot{Omfragad: acct, Saldo: &SaldoAnswer{Answer: saldo(0, 0).Answer, OcrNummer: "1655667788990",
-				Balance: Balance{SaldoSkatteverket: amt(-100)}, Interest: saldo(0, 0).Interest}},
-			want: []summary{{TypeBalanceChanged, "0,50", false}},
+				Balance: Balance{SaldoSkatteverket: amt(-100)}, Interest: saldo(-100, -50).Interest}},
+			want: []summary{},
 		},
 		{
 			name: "ocr number and reconciliation date change",

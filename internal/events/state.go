@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 )
 
 // stateVersion is the version of the state encoding; Decode refuses others.
@@ -44,6 +45,10 @@ type State struct {
 	SenastUppdaterad   string `json:"upd,omitempty"`
 	TxSenastUppdaterad string `json:"txUpd,omitempty"`
 	TxFetchedOn        string `json:"txOn,omitempty"`
+	// TxAt is when (Unix seconds) the transactions were last fetched,
+	// not skipped: it bounds how long an unchanged senastUppdaterad may
+	// save the transactions call (Stale).
+	TxAt int64 `json:"txAt,omitempty"`
 
 	// ForecastLevel is the shortfall level last reported.
 	ForecastLevel string `json:"level,omitempty"`
@@ -60,6 +65,10 @@ type State struct {
 	// each operation started: a request published before that is served.
 	FetchedAt map[string]int64 `json:"at,omitempty"`
 
+	// Unavailable is kept in the deployment's service state only: the
+	// operations that answered as if their path did not exist, by name.
+	Unavailable map[string]UnavailableMark `json:"unavail,omitempty"`
+
 	// Fetches holds 64-bit hashes of the recent fetch ids, 8 bytes each,
 	// newest last (base64 in JSON).
 	Fetches []byte `json:"fetches,omitempty"`
@@ -71,6 +80,12 @@ type Upcoming struct {
 	ID       string
 	Row      Row
 	Reminded uint32
+}
+
+// TxOlderThan reports whether the account's transactions were last
+// fetched maxAge or longer before now, or never with a recorded time.
+func (s *State) TxOlderThan(maxAge time.Duration, now time.Time) bool {
+	return s.TxAt == 0 || now.Sub(time.Unix(s.TxAt, 0)) >= maxAge
 }
 
 // HasFetch reports whether the state records the fetch id as done.
