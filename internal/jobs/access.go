@@ -98,8 +98,18 @@ func day(now time.Time) string { return now.In(contract.Stockholm).Format(time.D
 // noteAccess learns from a fetch's calls what they show of the
 // deployment's access to the API: an API error may show a problem,
 // reported at most once per kind and day across all replicas; calls that
-// succeeded show that the token works and has its scope.
+// succeeded show that the token works and has its scope. Operations
+// whose path does not exist, and answers that differ from the service
+// description, are reported too (unavailable.go); they are no readiness
+// matter.
 func (w *Worker) noteAccess(ctx context.Context, f *fetch, a *answers) {
+	// The API's shape is the same whatever the credential.
+	for _, u := range a.found {
+		w.noteUnavailable(ctx, u, f.now)
+	}
+	for _, d := range a.drift {
+		w.noteDrift(ctx, d, f.now)
+	}
 	if f.req.Auth == contract.AuthUser {
 		// A person's token shows nothing of the organisation's access:
 		// its refusals are the person's, reported on the login.

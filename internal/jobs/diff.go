@@ -37,5 +37,7 @@ func (f *fetch) completed(a *answers, changes int) events.Event {
 		Skipped:    opNames(a.skipped),
 		Changes:    changes,
 		RequestIDs: f.requestIDs,
+		// Unavailable: the operations whose path does not exist (unavailable.go).
+		Unavailable: a.unavailable,
 	}, &a.snap)
 }

@@ -56,6 +56,9 @@ func (w *Worker) runFetch(ctx context.Context, round []*member, tr *trace, now t
 		return crashed
 	}
 	w.noteAccess(ctx, f, &a)
+	if v, ok := w.deferInWindow(f, &a); ok {
+		return v
+	}
 	return w.commit(ctx, f, &a)
 }
 

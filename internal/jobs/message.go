@@ -23,6 +23,8 @@ const (
 	retry
 	// crashed: a test killed the processing; nothing more is done.
 	crashed
+	// deferred: the API's service window; deliver again when it ends (window.go).
+	deferred
 )
 
 // fetchID derives the fetch's id from the request message's place in its
@@ -103,6 +105,8 @@ func (w *Worker) settle(msg jetstream.Msg, v verdict, tr *trace) {
 		err = msg.Ack()
 	case retry:
 		err = msg.NakWithDelay(w.cfg.RetryDelay)
+	case deferred:
+		err = msg.NakWithDelay(w.deferral())
 	}
 	if err != nil {
 		// The answer is stored; a redelivery will find the fetch id in the state.
@@ -115,7 +119,7 @@ func (w *Worker) settle(msg jetstream.Msg, v verdict, tr *trace) {
 // nothing is dropped silently.
 func (w *Worker) retryOrGiveUp(ctx context.Context, f *fetch) verdict {
 	n := f.round[0].meta.NumDelivered
-	if ctx.Err() != nil || n < uint64(w.cfg.MaxDeliver) {
+	if ctx.Err() != nil || n < w.deliveryLimit(f.round[0].meta, f.now) {
 		return retry
 	}
 	ev := f.failed(&events.FetchFailed{

@@ -47,6 +47,9 @@ const (
 	OutcomeRejected Outcome = events.ReasonRejected
 	// OutcomeExhausted: the API's retries ran out; FetchFailed "exhausted".
 	OutcomeExhausted Outcome = events.ReasonExhausted
+	// OutcomeDeferred: the API failed inside its service window; the
+	// request is given back until the window ends.
+	OutcomeDeferred Outcome = "deferred-to-window-end"
 )
 
 // outcomeTable is the one table of outcomes: each outcome's class (the
@@ -63,6 +66,7 @@ var outcomeTable = []struct {
 	{metrics.OutcomeFailed, zerolog.WarnLevel, []Outcome{OutcomeRejected, OutcomeExhausted}},
 	{metrics.OutcomeFailed, zerolog.ErrorLevel, []Outcome{OutcomeGaveUp}},
 	{metrics.OutcomeCancelled, zerolog.WarnLevel, []Outcome{OutcomeHandedBack}},
+	{metrics.OutcomeDeferred, zerolog.WarnLevel, []Outcome{OutcomeDeferred}},
 }
 
 // outcomeClass is an outcome's row of outcomeTable, found by find.

@@ -39,7 +39,7 @@ func outcomeConsts(t *testing.T) []string {
 // TestOutcomeTable checks that every outcome is in the table once, with a
 // class that is one of the metric's outcome labels.
 func TestOutcomeTable(t *testing.T) {
-	classes := []string{metrics.OutcomeOK, metrics.OutcomeRetry, metrics.OutcomeFailed, metrics.OutcomeRejected, metrics.OutcomeCancelled}
+	classes := []string{metrics.OutcomeOK, metrics.OutcomeRetry, metrics.OutcomeFailed, metrics.OutcomeRejected, metrics.OutcomeCancelled, metrics.OutcomeDeferred}
 	seen := map[Outcome]bool{}
 	for _, row := range outcomeTable {
 		if !slices.Contains(classes, row.class) {
@@ -72,6 +72,7 @@ func TestOutcomeClass(t *testing.T) {
 		{OutcomeGaveUp, metrics.OutcomeFailed, zerolog.ErrorLevel},
 		{OutcomeHandedBack, metrics.OutcomeCancelled, zerolog.WarnLevel},
 		{OutcomeCommitFailed, metrics.OutcomeRetry, zerolog.ErrorLevel},
+		{OutcomeDeferred, metrics.OutcomeDeferred, zerolog.WarnLevel},
 		{"", metrics.OutcomeRetry, zerolog.ErrorLevel},
 	} {
 		if c, l := tc.o.Class(), tc.o.Level(); c != tc.class || l != tc.level {

@@ -19,6 +19,10 @@ type trace struct {
 	round     int
 	outcome   Outcome
 	err       error
+	// until is when a deferred request is delivered again.
+	until time.Time
+	// unavailable are the operations left out: their path does not exist.
+	unavailable []string
 }
 
 // end records how the handling ended, and why when it went wrong.
@@ -69,6 +73,12 @@ func (w *Worker) logFetch(tr *trace, d time.Duration) {
 			ids[i] = c.CorrelationID
 		}
 		e = e.Strs("correlationIds", ids)
+	}
+	if !tr.until.IsZero() {
+		e = e.Time("deferredUntil", tr.until)
+	}
+	if len(tr.unavailable) > 0 {
+		e = e.Strs("unavailable", tr.unavailable)
 	}
 	if tr.err != nil {
 		e = e.AnErr("error", tr.err)

@@ -50,7 +50,8 @@ type Config struct {
 	AckWait time.Duration
 	// MaxDeliver bounds deliveries of one request; default 5. The last
 	// delivery that cannot finish publishes FetchFailed instead of giving
-	// the request back.
+	// the request back. The consumer allows one more, for a request
+	// deferred past the service window (window.go).
 	MaxDeliver int
 	// RetryDelay before a request that met a transient NATS error is
 	// delivered again; default 2s.
@@ -69,6 +70,17 @@ type Config struct {
 	// TxOverlap is how far before the last transactions fetch a later
 	// transactions call starts, for back-dated bookings; default 40 days.
 	TxOverlap time.Duration
+	// TransactionsMaxAge bounds the one-call shortcut: the transactions
+	// call is skipped on an unchanged senastUppdaterad only while the
+	// account's last transactions fetch is younger; default 24h.
+	TransactionsMaxAge time.Duration
+	// UnavailableRetry is how long an operation whose path answered 404
+	// without a felkod is left uncalled by every replica; default 1h,
+	// negative: it is called on every fetch.
+	UnavailableRetry time.Duration
+	// PathVariables name the configuration variable of each operation's
+	// path template, for the operation-unavailable AccessProblem.
+	PathVariables map[skv.Operation]string
 	// Diff tunes the diff (reminder offsets).
 	Diff events.Options
 	// CertificateExpiry, when set, tells when the organisation
@@ -127,6 +139,12 @@ func (c Config) withDefaults() Config {
 	if c.TxOverlap <= 0 {
 		c.TxOverlap = 40 * 24 * time.Hour
 	}
+	if c.TransactionsMaxAge <= 0 {
+		c.TransactionsMaxAge = 24 * time.Hour
+	}
+	if c.UnavailableRetry == 0 {
+		c.UnavailableRetry = time.Hour
+	}
 	return c
 }
 
@@ -134,7 +152,8 @@ func (c Config) withDefaults() Config {
 func (c Config) ConsumerConfig() jetstream.ConsumerConfig {
 	c = c.withDefaults()
 	return contract.ConsumerConfig(contract.ConsumerSettings{
-		Durable: c.Durable, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver, Concurrency: c.Concurrency, Replicas: c.Replicas,
+		// A request deferred past the service window spends a delivery (window.go).
+		Durable: c.Durable, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver + windowDeliveries, Concurrency: c.Concurrency, Replicas: c.Replicas,
 	})
 }
 
@@ -148,7 +167,10 @@ type Worker struct {
 	cons   jetstream.Consumer
 	queue  accountQueue
 	access accessProblems
-	hooks  hooks
+	// service is this process's view of the service state: operations
+	// marked unavailable, and the problems reported.
+	service serviceView
+	hooks   hooks
 }
 
 // New prepares a worker: it creates (unless cfg.NoCreate) the fetch

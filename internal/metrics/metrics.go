@@ -22,6 +22,7 @@ const (
 	OutcomeFailed    = "failed"    // gave up, FetchFailed published
 	OutcomeRejected  = "rejected"  // invalid request, terminated
 	OutcomeCancelled = "cancelled" // the worker stopped mid-fetch
+	OutcomeDeferred  = "deferred"  // the API's service window: given back until it ends
 )
 
 // consumerCacheFor is how long a consumer info answer is reused between
@@ -47,6 +48,7 @@ type Metrics struct {
 	tokenRefreshes *prometheus.CounterVec
 	rateLimitWait  prometheus.Histogram
 	conflicts      prometheus.Counter
+	drift          *prometheus.CounterVec
 
 	watchOnce sync.Once
 	certOnce  sync.Once
@@ -106,9 +108,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "commit_conflicts_total",
 			Help: "Commits of events and state refused because another worker wrote the account's state first.",
 		}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "api_drift_total",
+			Help: "Differences between API answers and the service description, by operation and kind (unknown-field, missing-field, unknown-list-key).",
+		}, []string{"operation", "kind"}),
 	}
 	reg.MustRegister(m.fetches, m.fetchDuration, m.apiCalls, m.apiDuration, m.retries,
-		m.published, m.diffDuration, m.inFlight, m.tokenRefreshes, m.rateLimitWait, m.conflicts)
+		m.published, m.diffDuration, m.inFlight, m.tokenRefreshes, m.rateLimitWait, m.conflicts, m.drift)
 	// Results known in advance show up as 0 instead of being absent,
 	// so rate() and alerts work from the first scrape.
 	for _, r := range []string{"ok", "error"} {
@@ -200,6 +206,15 @@ func (m *Metrics) CommitConflict() {
 		return
 	}
 	m.conflicts.Inc()
+}
+
+// APIDrift records one difference between an operation's answer and the
+// service description, of a kind (skv.DriftKind).
+func (m *Metrics) APIDrift(op, kind string) {
+	if m == nil {
+		return
+	}
+	m.drift.WithLabelValues(op, kind).Inc()
 }
 
 // TokenFetched implements skv.Observer: it records a token fetch.

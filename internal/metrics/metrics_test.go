@@ -23,6 +23,7 @@ func TestNilMetricsIsNoOp(t *testing.T) {
 	m.TokenRefresh(true)
 	m.RateLimitWait(time.Second)
 	m.CommitConflict()
+	m.APIDrift("saldo", "unknown-field")
 	m.TokenFetched(nil)
 	m.RateLimitWaited(time.Second)
 	m.WatchConsumer(func(context.Context) (uint64, uint64, error) { return 0, 0, nil })
@@ -52,6 +53,9 @@ func TestCounters(t *testing.T) {
 	m.RateLimitWaited(10 * time.Millisecond)
 	m.CommitConflict()
 	m.DiffDuration(50 * time.Microsecond)
+	m.APIDrift("saldo", "unknown-field")
+	m.APIDrift("saldo", "unknown-field")
+	m.APIDrift("utbetalningssparrar", "unknown-list-key")
 
 	for _, c := range []struct {
 		name string
@@ -71,6 +75,8 @@ func TestCounters(t *testing.T) {
 		{"token ok", testutil.ToFloat64(m.tokenRefreshes.WithLabelValues("ok")), 1},
 		{"token error", testutil.ToFloat64(m.tokenRefreshes.WithLabelValues("error")), 2},
 		{"conflicts", testutil.ToFloat64(m.conflicts), 1},
+		{"drift", testutil.ToFloat64(m.drift.WithLabelValues("saldo", "unknown-field")), 2},
+		{"drift list key", testutil.ToFloat64(m.drift.WithLabelValues("utbetalningssparrar", "unknown-list-key")), 1},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
