@@ -239,6 +239,21 @@ func TestInvalidEvents(t *testing.T) {
 		{"unknown reason", "FetchFailed", func(ev map[string]any) { data(ev)["reason"] = "timeout" }, "reason"},
 		{"negative amountToPay", "ShortfallForecast", func(ev map[string]any) { data(ev)["amountToPay"] = -1 }, "amountToPay"},
 		{"unknown access kind", "AccessProblem", func(ev map[string]any) { data(ev)["kind"] = "down" }, "kind"},
+		{"unknown drift kind", "AccessProblem", func(ev map[string]any) {
+			data(ev)["kind"] = "api-drift"
+			data(ev)["drift"] = []any{map[string]any{"kind": "renamed", "path": "saldo"}}
+		}, "drift"},
+		{"drift without path", "AccessProblem", func(ev map[string]any) {
+			data(ev)["drift"] = []any{map[string]any{"kind": "unknown-field"}}
+		}, "drift"},
+		{"unknown operation in an AccessProblem", "AccessProblem", func(ev map[string]any) { data(ev)["operation"] = "skattekonto" }, "operation"},
+		{"unavailable without correlationId", "FetchCompleted", func(ev map[string]any) {
+			data(ev)["unavailable"] = []any{map[string]any{"operation": "utbetalningssparrar", "httpStatus": 404}}
+		}, "unavailable"},
+		{"unavailable skipped false", "FetchCompleted", func(ev map[string]any) {
+			data(ev)["unavailable"] = []any{map[string]any{"operation": "utbetalningssparrar", "httpStatus": 404, "correlationId": "c", "skipped": false}}
+		}, "skipped"},
+		{"unavailable empty", "FetchCompleted", func(ev map[string]any) { data(ev)["unavailable"] = []any{} }, "unavailable"},
 
 		{"extension with uppercase name", "NewTransaction", func(ev map[string]any) { ev["requestId"] = "erp-7f3a" }, "requestId"},
 		{"extension with underscore", "NewTransaction", func(ev map[string]any) { ev["request_id"] = "erp-7f3a" }, "request_id"},
@@ -325,6 +340,27 @@ func TestValidVariants(t *testing.T) {
 			data(ev)["omfragad"] = "165566778899"
 			data(ev)["kind"] = "authorisation-missing"
 			delete(data(ev), "expiresAt")
+		}},
+		{"operation unavailable", "AccessProblem", func(ev map[string]any) {
+			d := data(ev)
+			d["kind"] = "operation-unavailable"
+			d["operation"] = "utbetalningssparrar"
+			d["detail"] = "utbetalningssparrar answered HTTP 404 without a felkod at the path /skattekonton/{omfragad}/utbetalningssparrar: set SKV_PATH_UTBETALNINGSSPARRAR"
+			delete(d, "expiresAt")
+		}},
+		{"API drift", "AccessProblem", func(ev map[string]any) {
+			d := data(ev)
+			d["kind"] = "api-drift"
+			d["operation"] = "transaktioner"
+			d["drift"] = []any{map[string]any{"kind": "unknown-field", "path": "kommandeTransaktioner[].nyttFalt"},
+				map[string]any{"kind": "missing-field", "path": "ocrNummer"}}
+			delete(d, "expiresAt")
+		}},
+		{"operations unavailable", "FetchCompleted", func(ev map[string]any) {
+			data(ev)["unavailable"] = []any{
+				map[string]any{"operation": "utbetalningskonto", "httpStatus": 404, "correlationId": "c1"},
+				map[string]any{"operation": "utbetalningssparrar", "httpStatus": 404, "correlationId": "c0", "skipped": true},
+			}
 		}},
 		{"FetchFailed with unparseable body", "FetchFailed", func(ev map[string]any) {
 			data(ev)["omfragad"] = ""

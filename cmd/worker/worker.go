@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -44,7 +45,21 @@ func newWorker(ctx context.Context, cfg *config.Config, js jetstream.JetStream, 
 		// The organisation certificate is checked at start and daily.
 		CertificateExpiry: api.CertificateExpiry,
 		Sessions:          sessions,
+
+		// When the API differs from what the worker expects (SKV_*).
+		TransactionsMaxAge: cfg.SKVTransactionsMaxAge,
+		UnavailableRetry:   unavailableRetry(cfg.SKVUnavailableRetry),
+		PathVariables:      config.PathVariables,
 	})
+}
+
+// unavailableRetry is SKV_UNAVAILABLE_RETRY as jobs.Config takes it: 0
+// (call on every fetch) is negative there, where 0 means the default.
+func unavailableRetry(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // bookingTable returns the rule table: the default, or the file
