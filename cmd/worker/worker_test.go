@@ -1,8 +1,18 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
+	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
 
 // TestUnavailableRetry: SKV_UNAVAILABLE_RETRY=0 means "call on every
@@ -17,4 +27,87 @@ func TestUnavailableRetry(t *testing.T) {
 			t.Errorf("unavailableRetry(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestRunKeysOnly runs the worker with SKV_ENV=enkel against a simulator
+// of the simple test service, its blocks under another path: a fetch
+// completes, listing the blocks as unavailable with the variable to set,
+// and no token is ever requested.
+func TestRunKeysOnly(t *testing.T) {
+	s := sim.New(sim.Config{KeysOnly: true})
+	defer s.Close()
+	if err := s.SetPath(sim.OpUtbetalningssparrar, "/skattekonton/{omfragad}/sparrar"); err != nil {
+		t.Fatal(err)
+	}
+	s.SeedDemo()
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	srv := natstest.RunTest(t)
+	_, js := natstest.Connect(t, srv)
+	workerEnv(t, map[string]string{
+		"NATS_URL":          srv.ClientURL(),
+		"HTTP_ADDR":         "127.0.0.1:0",
+		"LOG_FORMAT":        "json",
+		"SKV_ENV":           "enkel",
+		"SKV_BASE_URL":      s.BaseURL(hs.URL),
+		"SKV_CLIENT_ID":     sim.DefaultClientID,
+		"SKV_CLIENT_SECRET": sim.DefaultClientSecret,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, out) }()
+	acct := s.Accounts()[0].Omfragad
+	// The worker creates the fetch stream; publish once it is there.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := js.Publish(ctx, contract.FetchSubject(acct), []byte(`{"requestId":"enkel-1"}`)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fetch stream:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fc := waitFetchCompleted(t, ctx, js, acct, deadline, out)
+	var data struct {
+		Unavailable []struct{ Operation string } `json:"unavailable"`
+		Changes     int                          `json:"changes"`
+	}
+	if err := json.Unmarshal(fc, &data); err != nil {
+		t.Fatal(err)
+	}
+	if len(data.Unavailable) != 1 || data.Unavailable[0].Operation != "utbetalningssparrar" || data.Changes == 0 {
+		t.Errorf("FetchCompleted %s", fc)
+	}
+	if n := s.CallCount(sim.OpToken); n != 0 {
+		t.Errorf("%d token requests with SKV_ENV=enkel", n)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := out.String(); !strings.Contains(got, "SKV_PATH_UTBETALNINGSSPARRAR") {
+		t.Errorf("the access problem's log line does not name the variable:\n%s", got)
+	}
+}
+
+// waitFetchCompleted returns the data of the account's first FetchCompleted.
+func waitFetchCompleted(t *testing.T, ctx context.Context, js jetstream.JetStream, acct string, deadline time.Time, out *syncBuffer) json.RawMessage {
+	t.Helper()
+	for time.Now().Before(deadline) {
+		if st, err := js.Stream(ctx, contract.EventsStream); err == nil {
+			if m, err := st.GetLastMsgForSubject(ctx, contract.EventSubject(acct, "FetchCompleted")); err == nil {
+				var ev struct{ Data json.RawMessage }
+				if err := json.Unmarshal(m.Data, &ev); err != nil {
+					t.Fatal(err)
+				}
+				return ev.Data
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no FetchCompleted for the account:\n%s", out.String())
+	return nil
 }
