@@ -37,8 +37,9 @@ func (s *Store) UnavailableOperations(ctx context.Context) (map[string]Unavailab
 // marks that have passed by now, and publishes report with it in the
 // same atomic batch unless it was reported already (the same kind, scope
 // and key). Replicas that mark at once write once: when the state
-// already holds a mark for op lasting as long, and the report, nothing
-// is written. It returns the marks now stored and whether this call
+// already holds a mark for op that holds at now, and the report, nothing
+// is written (the mark is not extended: the operation is tried again when
+// the first mark ends). It returns the marks now stored and whether this call
 // published the report.
 func (s *Store) MarkUnavailable(ctx context.Context, op string, mark UnavailableMark, report ProblemReport, now time.Time) (map[string]UnavailableMark, bool, error) {
 	for try := 0; try < maxCommitTries; try++ {
@@ -47,7 +48,7 @@ func (s *Store) MarkUnavailable(ctx context.Context, op string, mark Unavailable
 			return nil, false, err
 		}
 		publish := !report.reported(st.Problems)
-		if old, ok := st.Unavailable[op]; ok && old.Until >= mark.Until && !publish {
+		if old, ok := st.Unavailable[op]; ok && old.Active(now) && !publish {
 			return st.Unavailable, false, nil
 		}
 		next := st

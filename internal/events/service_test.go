@@ -71,6 +71,18 @@ func TestTxOlderThan(t *testing.T) {
 	if later.TxAt != st.TxAt {
 		t.Errorf("a balance-only fetch moved TxAt from %d to %d", st.TxAt, later.TxAt)
 	}
+	// A state stored before TxAt: from the start of its TxFetchedOn.
+	old := st
+	old.TxAt = 0
+	midnight := time.Date(2026, 11, 25, 0, 0, 0, 0, contract.Stockholm)
+	for _, tc := range []struct {
+		at   time.Time
+		want bool
+	}{{midnight.Add(23 * time.Hour), false}, {midnight.Add(24 * time.Hour), true}} {
+		if got := old.TxOlderThan(24*time.Hour, tc.at); got != tc.want {
+			t.Errorf("state without TxAt at %v: older %v, want %v", tc.at, got, tc.want)
+		}
+	}
 }
 
 // TestScopedProblemOncePerScopeAndDay: problems with a scope are
@@ -126,9 +138,8 @@ func TestMarkUnavailable(t *testing.T) {
 		t.Fatalf("first mark: %v published %v marks %v", err, published, marks)
 	}
 	_, seq, _ := s.Load(ctx, contract.ServiceToken)
-	again := mark
-	again.CorrelationID = "c2"
-	if _, published, err = s.MarkUnavailable(ctx, "utbetalningssparrar", again, report("utbetalningssparrar"), now); err != nil || published {
+	again := UnavailableMark{Until: now.Add(90 * time.Minute).Unix(), HTTPStatus: 404, CorrelationID: "c2"}
+	if _, published, err = s.MarkUnavailable(ctx, "utbetalningssparrar", again, report("utbetalningssparrar"), now.Add(30*time.Minute)); err != nil || published {
 		t.Fatalf("second mark: %v published %v", err, published)
 	}
 	if _, seq2, _ := s.Load(ctx, contract.ServiceToken); seq2 != seq {

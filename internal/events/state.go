@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // stateVersion is the version of the state encoding; Decode refuses others.
@@ -83,9 +85,18 @@ type Upcoming struct {
 }
 
 // TxOlderThan reports whether the account's transactions were last
-// fetched maxAge or longer before now, or never with a recorded time.
+// fetched maxAge or longer before now, or never. A state stored before
+// TxAt existed counts from the start of the day of TxFetchedOn.
 func (s *State) TxOlderThan(maxAge time.Duration, now time.Time) bool {
-	return s.TxAt == 0 || now.Sub(time.Unix(s.TxAt, 0)) >= maxAge
+	at := time.Unix(s.TxAt, 0)
+	if s.TxAt == 0 {
+		day, err := time.ParseInLocation(time.DateOnly, s.TxFetchedOn, contract.Stockholm)
+		if err != nil {
+			return true
+		}
+		at = day
+	}
+	return now.Sub(at) >= maxAge
 }
 
 // HasFetch reports whether the state records the fetch id as done.
