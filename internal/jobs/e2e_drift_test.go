@@ -180,32 +180,48 @@ func TestE2EBlocksUnderAnotherPath(t *testing.T) {
 }
 
 // TestE2EUnavailableOncePerDayAcrossReplicas: two workers fetching
-// several accounts at once report an unavailable operation once, and
-// with SKV_UNAVAILABLE_RETRY 0 (negative here) call it on every fetch.
+// several accounts at once report an unavailable operation once, whether
+// they mark it (the default) or call it on every fetch
+// (SKV_UNAVAILABLE_RETRY 0, negative here).
 func TestE2EUnavailableOncePerDayAcrossReplicas(t *testing.T) {
-	e := newEnv(t)
-	accts := []string{acctA, "165560000167", "165781006662", "161128000013"}
-	for _, a := range accts {
-		putAccount(t, e.sim, a)
-	}
-	if err := e.sim.SetPath(sim.OpUtbetalningskonto, "/skattekonton/{omfragad}/konto"); err != nil {
-		t.Fatal(err)
-	}
-	e.worker(Config{UnavailableRetry: -1}, nil)
-	e.worker(Config{UnavailableRetry: -1}, nil)
-	for round := range 2 {
-		for i, a := range accts {
-			e.request(a, fmt.Sprintf(`{"requestId":"r%d-%d","operations":["saldo","utbetalningskonto"]}`, round, i))
-		}
-		for i := range accts {
-			fc := only(e.wait(fmt.Sprintf("r%d-%d", round, i)), "FetchCompleted")
-			if un := unavailableOf(fc); len(un) != 1 || un[0]["skipped"] != nil {
-				t.Errorf("round %d: unavailable %v", round, un)
+	for _, tc := range []struct {
+		name  string
+		retry time.Duration
+	}{{"marked", 0}, {"called every time", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			accts := []string{acctA, "165560000167", "165781006662", "161128000013"}
+			for _, a := range accts {
+				putAccount(t, e.sim, a)
 			}
-		}
-	}
-	if n := len(serviceProblems(e.checkOnce(), "operation-unavailable")); n != 1 {
-		t.Errorf("%d operation-unavailable problems from two replicas", n)
+			if err := e.sim.SetPath(sim.OpUtbetalningskonto, "/skattekonton/{omfragad}/konto"); err != nil {
+				t.Fatal(err)
+			}
+			e.worker(Config{UnavailableRetry: tc.retry}, nil)
+			e.worker(Config{UnavailableRetry: tc.retry}, nil)
+			for round := range 2 {
+				for i, a := range accts {
+					e.request(a, fmt.Sprintf(`{"requestId":"r%d-%d","operations":["saldo","utbetalningskonto"]}`, round, i))
+				}
+				for i := range accts {
+					fc := only(e.wait(fmt.Sprintf("r%d-%d", round, i)), "FetchCompleted")
+					un := unavailableOf(fc)
+					if len(un) != 1 || un[0]["operation"] != "utbetalningskonto" || (tc.retry < 0 && un[0]["skipped"] != nil) {
+						t.Errorf("round %d: unavailable %v", round, un)
+					}
+				}
+			}
+			if n := len(serviceProblems(e.checkOnce(), "operation-unavailable")); n != 1 {
+				t.Errorf("%d operation-unavailable problems from two replicas", n)
+			}
+			marks, err := e.store.UnavailableOperations(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, marked := marks["utbetalningskonto"]; marked != (tc.retry >= 0) {
+				t.Errorf("marks %v", marks)
+			}
+		})
 	}
 }
 
