@@ -1,0 +1,260 @@
+package natsconf
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/login"
+	"github.com/skattekonto-events/skattekonto-events/internal/watch"
+)
+
+// buildWorker builds cmd/worker into a temporary directory.
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build the worker: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "worker")
+	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/worker")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/worker: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// kvFromNACK reads the login bucket from the NACK manifest the way NACK
+// turns it into a bucket configuration, for a one-node test server.
+func kvFromNACK(t *testing.T) jetstream.KeyValueConfig {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "k8s", "base", "nack-kv.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Spec struct {
+			Bucket         string `yaml:"bucket"`
+			Description    string `yaml:"description"`
+			History        uint8  `yaml:"history"`
+			TTL            string `yaml:"ttl"`
+			LimitMarkerTTL int64  `yaml:"limitMarkerTtl"`
+			Storage        string `yaml:"storage"`
+			Replicas       int    `yaml:"replicas"`
+		} `yaml:"spec"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	s := doc.Spec
+	ttl, err := time.ParseDuration(s.TTL)
+	if err != nil {
+		t.Fatalf("nack-kv.yaml ttl: %v", err)
+	}
+	if s.Storage != "file" {
+		t.Fatalf("nack-kv.yaml storage %q, want file", s.Storage)
+	}
+	return jetstream.KeyValueConfig{
+		Bucket: s.Bucket, Description: s.Description, History: s.History, TTL: ttl,
+		LimitMarkerTTL: time.Duration(s.LimitMarkerTTL), Storage: jetstream.FileStorage, Replicas: 1,
+	}
+}
+
+// lockedBuffer collects a process's output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestWorkerRunsWithItsRole runs the real worker with nothing but the
+// worker role's key, against the built-in simulator, with streams and
+// consumers made by the operator as NACK makes them (STREAMS_AUTO_CREATE
+// false) and the login's bucket on: a requester keeps the watch list and
+// asks for a fetch, a reader reads its FetchCompleted, and the server
+// reports no permission violation at all.
+func TestWorkerRunsWithItsRole(t *testing.T) {
+	bin := buildWorker(t)
+	ts := startServer(t)
+	op := ts.connect(t, operator)
+	setUp(t, op)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+
+	// The bucket as NACK creates it, with one sealed login the worker
+	// cannot open (it reads it at start and leaves it).
+	kvCfg := kvFromNACK(t)
+	kv, err := op.js.CreateKeyValue(ctx, kvCfg)
+	if err != nil {
+		t.Fatalf("operator creates the login bucket: %v", err)
+	}
+	if _, err := kv.Put(ctx, "session.unreadable", []byte("not sealed")); err != nil {
+		t.Fatal(err)
+	}
+	before, err := op.js.Stream(ctx, "KV_"+login.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	var out lockedBuffer
+	cmd := exec.Command(bin)
+	cmd.Env = []string{
+		"NATS_URL=" + ts.srv.ClientURL(),
+		"NATS_NKEY=" + ts.seedFile(t, worker),
+		"STREAMS_AUTO_CREATE=false",
+		"HTTP_ADDR=127.0.0.1:0",
+		"SIM_ADDR=127.0.0.1:0",
+		"SKV_RATE_LIMIT=20", // the shared limiter's subjects
+		"LOG_FORMAT=json",
+		"LOGIN_ENABLED=true",
+		"LOGIN_TOKEN_KEY=" + base64.StdEncoding.EncodeToString(key),
+		"LOGIN_REDIRECT_URL=http://127.0.0.1:8081/login/callback",
+		"DATA_DIR=" + t.TempDir(),
+	}
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if t.Failed() {
+			t.Logf("worker output:\n%s", out.String())
+		}
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	req := ts.connect(t, requester)
+	ask := func(verb string, body any) watch.Reply {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		for {
+			m, err := req.nc.RequestWithContext(ctx, watch.RequestPrefix+verb, b)
+			if errors.Is(err, nats.ErrNoResponders) {
+				// The worker answers once it runs.
+				select {
+				case err := <-exited:
+					t.Fatalf("the worker exited: %v", err)
+				case <-ctx.Done():
+					t.Fatalf("no answer to %s: %v", verb, ctx.Err())
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", verb, err)
+			}
+			var r watch.Reply
+			if err := json.Unmarshal(m.Data, &r); err != nil {
+				t.Fatalf("%s answer %q: %v", verb, m.Data, err)
+			}
+			if r.Error != "" {
+				t.Fatalf("%s answered error %q", verb, r.Error)
+			}
+			return r
+		}
+	}
+	ask("list", nil)
+	if r := ask("register", watch.Request{Omfragad: acct}); r.Registration == nil {
+		t.Fatalf("register answered %+v", r)
+	}
+	if r := ask("list", nil); len(r.Registrations) != 1 {
+		t.Fatalf("list after register: %+v", r.Registrations)
+	}
+	if r := ask("unregister", watch.Request{Omfragad: acct}); r.Removed == nil || !*r.Removed {
+		t.Fatalf("unregister answered %+v", r)
+	}
+
+	const requestID = "roles-worker"
+	if _, err := req.js.Publish(ctx, fetchSubject, []byte(`{"requestId":"`+requestID+`"}`)); err != nil {
+		t.Fatalf("requester publishes a fetch request: %v", err)
+	}
+	rd := ts.connect(t, reader)
+	cons, err := rd.js.Consumer(ctx, events.StreamName, readerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		Type      string          `json:"type"`
+		RequestID string          `json:"requestid"`
+		Data      json.RawMessage `json:"data"`
+	}
+	completed := events.TypePrefix + string(events.TypeFetchCompleted)
+	failed := events.TypePrefix + string(events.TypeFetchFailed)
+	for answer.RequestID != requestID || (answer.Type != completed && answer.Type != failed) {
+		m, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			t.Fatalf("reader waits for the answer: %v", err)
+		}
+		if err := json.Unmarshal(m.Data(), &answer); err != nil {
+			t.Fatalf("event on %s: %v", m.Subject(), err)
+		}
+		if err := m.Ack(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if answer.Type != completed {
+		t.Fatalf("answer %s: %s", answer.Type, answer.Data)
+	}
+
+	// A drain that hands nothing back and says goodbye to its peers.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("worker exit: %v", err)
+	}
+	if v := ts.log.violations(); len(v) > 0 {
+		t.Fatalf("the server refused the worker (or a client acting within its role):\n%s", strings.Join(v, "\n"))
+	}
+	after, err := op.js.Stream(t.Context(), "KV_"+login.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before.CachedInfo().Config, after.CachedInfo().Config); diff != "" {
+		t.Errorf("the worker changed the login bucket made from deploy/k8s/base/nack-kv.yaml (-NACK +worker):\n%s", diff)
+	}
+	if _, err := op.js.Consumer(t.Context(), jobs.FetchStream, workerDurable); err != nil {
+		t.Errorf("the workers' durable consumer is gone after the drain: %v", err)
+	}
+}
