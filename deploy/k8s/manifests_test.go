@@ -1,7 +1,10 @@
-// Package k8s holds the Kubernetes manifests; its test keeps the NACK
+// Package k8s holds the Kubernetes manifests. Its tests keep the NACK
 // stream and consumer resources in step with the configuration the code
 // creates itself (contract.FetchStreamConfig, contract.EventsStreamConfig,
-// jobs.Config.ConsumerConfig).
+// jobs.Config.ConsumerConfig), and render every kustomization to check
+// what the result means: whom the NetworkPolicy lets the worker reach and
+// who may reach it, that selectors, ports, Secrets, the ServiceMonitor and
+// KEDA find what they name, and that the alerts read real metrics.
 package k8s
 
 import (
@@ -9,6 +12,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +188,31 @@ func TestConsumerMatchesCode(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("base/nack-consumer.yaml differs from the code (-code +manifest):\n%s", diff)
+	}
+}
+
+// TestReaderConsumersSeeNoState checks the readers' consumers: on the
+// events stream, filtered to events (never skattekonto.state.>), each
+// named in deploy/nats/auth.conf's reader permissions.
+func TestReaderConsumersSeeNoState(t *testing.T) {
+	auth, err := os.ReadFile(filepath.Join("..", "nats", "auth.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := specs[nackConsumer](t, "base/nack-reader-consumer.yaml")
+	if len(cs) == 0 {
+		t.Fatal("no reader consumer")
+	}
+	for _, c := range cs {
+		if c.StreamName != events.StreamName {
+			t.Errorf("reader consumer %s reads stream %s", c.DurableName, c.StreamName)
+		}
+		if !strings.HasPrefix(c.FilterSubject, events.SubjectPrefix) {
+			t.Errorf("reader consumer %s filters %q: it must see events only, never %s>", c.DurableName, c.FilterSubject, events.StatePrefix)
+		}
+		next := "$JS.API.CONSUMER.MSG.NEXT." + events.StreamName + "." + c.DurableName + `"`
+		if !bytes.Contains(auth, []byte(next)) {
+			t.Errorf("deploy/nats/auth.conf lets no reader pull from consumer %s", c.DurableName)
+		}
 	}
 }
