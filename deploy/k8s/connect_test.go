@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
 )
 
@@ -127,10 +127,9 @@ func TestManifestsConnect(t *testing.T) {
 			if min, _ := get(so, "spec", "minReplicaCount").(int); pdbMin >= min {
 				t.Errorf("PodDisruptionBudget minAvailable %d would block node drains at minReplicaCount %d", pdbMin, min)
 			}
-			durable := jobs.Config{}.ConsumerConfig().Durable
 			for _, trig := range list(get(so, "spec", "triggers")) {
 				md := labels(get(trig, "metadata"))
-				if md["stream"] != jobs.FetchStream || md["consumer"] != durable {
+				if md["stream"] != contract.FetchStream || md["consumer"] != contract.Durable {
 					t.Errorf("KEDA watches %s/%s, not the workers' consumer", md["stream"], md["consumer"])
 				}
 			}

@@ -204,13 +204,13 @@ func TestReaderConsumersSeeNoState(t *testing.T) {
 		t.Fatal("no reader consumer")
 	}
 	for _, c := range cs {
-		if c.StreamName != events.StreamName {
+		if c.StreamName != contract.EventsStream {
 			t.Errorf("reader consumer %s reads stream %s", c.DurableName, c.StreamName)
 		}
-		if !strings.HasPrefix(c.FilterSubject, events.SubjectPrefix) {
-			t.Errorf("reader consumer %s filters %q: it must see events only, never %s>", c.DurableName, c.FilterSubject, events.StatePrefix)
+		if !strings.HasPrefix(c.FilterSubject, contract.EventsPrefix) {
+			t.Errorf("reader consumer %s filters %q: it must see events only, never %s>", c.DurableName, c.FilterSubject, contract.StatePrefix)
 		}
-		next := "$JS.API.CONSUMER.MSG.NEXT." + events.StreamName + "." + c.DurableName + `"`
+		next := "$JS.API.CONSUMER.MSG.NEXT." + contract.EventsStream + "." + c.DurableName + `"`
 		if !bytes.Contains(auth, []byte(next)) {
 			t.Errorf("deploy/nats/auth.conf lets no reader pull from consumer %s", c.DurableName)
 		}

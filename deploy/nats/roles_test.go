@@ -9,11 +9,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
-	"github.com/skattekonto-events/skattekonto-events/internal/ratelimit"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
-	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 )
 
 const (
@@ -21,15 +19,15 @@ const (
 	// stores (not a state the worker could read).
 	acct           = sim.DemoAB
 	stored         = sim.DemoABInfo
-	fetchSubject   = jobs.FetchSubjectPrefix + acct
-	stateSubject   = events.StatePrefix + stored
-	eventSubject   = events.SubjectPrefix + stored + ".FetchCompleted"
-	throttle       = ratelimit.DefaultSubject + ".throttle"
+	fetchSubject   = contract.FetchPrefix + acct
+	stateSubject   = contract.StatePrefix + stored
+	eventSubject   = contract.EventsPrefix + stored + ".FetchCompleted"
+	throttle       = contract.RateLimitPrefix + ".throttle"
 	readerConsumer = "reader" // auth.conf's reader and deploy/k8s's NACK consumer
 	apiPrefix      = "$JS.API."
 )
 
-var workerDurable = jobs.Config{}.ConsumerConfig().Durable
+const workerDurable = contract.Durable
 
 // setUp creates what NACK creates in deploy/k8s (the two streams, the
 // workers' consumer and the reader's), as the operator, and stores an
@@ -37,17 +35,17 @@ var workerDurable = jobs.Config{}.ConsumerConfig().Durable
 func setUp(t *testing.T, op *client) {
 	t.Helper()
 	ctx := t.Context()
-	for _, cfg := range []jetstream.StreamConfig{jobs.FetchStreamConfig(1), events.StoreConfig{}.StreamConfig()} {
+	for _, cfg := range []jetstream.StreamConfig{contract.FetchStreamConfig(1), contract.EventsStreamConfig(contract.EventsStreamSettings{})} {
 		if _, err := op.js.CreateStream(ctx, cfg); err != nil {
 			t.Fatalf("operator creates stream %s: %v", cfg.Name, err)
 		}
 	}
-	if _, err := op.js.CreateConsumer(ctx, jobs.FetchStream, jobs.Config{}.ConsumerConfig()); err != nil {
+	if _, err := op.js.CreateConsumer(ctx, contract.FetchStream, jobs.Config{}.ConsumerConfig()); err != nil {
 		t.Fatalf("operator creates the workers' consumer: %v", err)
 	}
-	if _, err := op.js.CreateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
+	if _, err := op.js.CreateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
 		Durable:       readerConsumer,
-		FilterSubject: events.SubjectPrefix + ">",
+		FilterSubject: contract.EventsPrefix + ">",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 	}); err != nil {
 		t.Fatalf("operator creates the reader's consumer: %v", err)
@@ -91,7 +89,7 @@ func request(subj string) op {
 
 func createConsumer(cfg jetstream.ConsumerConfig) op {
 	return func(ctx context.Context, c *client) error {
-		_, err := c.js.CreateConsumer(ctx, events.StreamName, cfg)
+		_, err := c.js.CreateConsumer(ctx, contract.EventsStream, cfg)
 		return err
 	}
 }
@@ -108,27 +106,27 @@ func TestRoles(t *testing.T) {
 	}{
 		{requester, "publishes a fetch request and gets its ack", func(ctx context.Context, c *client) error {
 			ack, err := c.js.Publish(ctx, fetchSubject, []byte(`{"requestId":"roles"}`))
-			if err == nil && ack.Stream != jobs.FetchStream {
+			if err == nil && ack.Stream != contract.FetchStream {
 				return errors.New("acknowledged by stream " + ack.Stream)
 			}
 			return err
 		}, true},
 		{requester, "sends a watch-list request", func(_ context.Context, c *client) error {
-			return c.nc.PublishRequest(watch.RequestPrefix+"list", c.nc.NewRespInbox(), nil)
+			return c.nc.PublishRequest(contract.WatchPrefix+"list", c.nc.NewRespInbox(), nil)
 		}, true},
-		{requester, "cannot read account states", subscribe(events.StatePrefix + ">"), false},
-		{requester, "cannot get an account's state", request(apiPrefix + "DIRECT.GET." + events.StreamName + "." + stateSubject), false},
-		{requester, "cannot read events", subscribe(events.SubjectPrefix + ">"), false},
+		{requester, "cannot read account states", subscribe(contract.StatePrefix + ">"), false},
+		{requester, "cannot get an account's state", request(apiPrefix + "DIRECT.GET." + contract.EventsStream + "." + stateSubject), false},
+		{requester, "cannot read events", subscribe(contract.EventsPrefix + ">"), false},
 		{requester, "cannot read the workers' replies", subscribe("_INBOX.>"), false},
-		{requester, "cannot answer watch-list requests", subscribe(watch.RequestPrefix + "*"), false},
-		{requester, "cannot publish a schedule", jsPublish(jobs.ScheduleSubjectPrefix + acct + ".every"), false},
+		{requester, "cannot answer watch-list requests", subscribe(contract.WatchPrefix + "*"), false},
+		{requester, "cannot publish a schedule", jsPublish(contract.SchedulePrefix + acct + ".every"), false},
 		{requester, "cannot publish a throttle", publish(throttle), false},
 		{requester, "cannot publish an event", jsPublish(eventSubject), false},
-		{requester, "cannot pull the workers' requests", request(apiPrefix + "CONSUMER.MSG.NEXT." + jobs.FetchStream + "." + workerDurable), false},
-		{requester, "cannot create a consumer", createConsumer(jetstream.ConsumerConfig{Durable: "mine", FilterSubject: events.SubjectPrefix + ">"}), false},
+		{requester, "cannot pull the workers' requests", request(apiPrefix + "CONSUMER.MSG.NEXT." + contract.FetchStream + "." + workerDurable), false},
+		{requester, "cannot create a consumer", createConsumer(jetstream.ConsumerConfig{Durable: "mine", FilterSubject: contract.EventsPrefix + ">"}), false},
 
 		{reader, "reads and acks an event through its consumer", func(ctx context.Context, c *client) error {
-			cons, err := c.js.Consumer(ctx, events.StreamName, readerConsumer)
+			cons, err := c.js.Consumer(ctx, contract.EventsStream, readerConsumer)
 			if err != nil {
 				return err
 			}
@@ -148,27 +146,27 @@ func TestRoles(t *testing.T) {
 			return errors.New("no event")
 		}, true},
 		{reader, "cannot publish a fetch request", jsPublish(fetchSubject), false},
-		{reader, "cannot publish a watch-list request", publish(watch.RequestPrefix + "register"), false},
+		{reader, "cannot publish a watch-list request", publish(contract.WatchPrefix + "register"), false},
 		{reader, "cannot publish a throttle", publish(throttle), false},
-		{reader, "cannot publish a presence", publish(ratelimit.DefaultSubject + ".presence"), false},
-		{reader, "cannot publish a state", jsPublish(events.StatePrefix + "X"), false},
+		{reader, "cannot publish a presence", publish(contract.RateLimitPrefix + ".presence"), false},
+		{reader, "cannot publish a state", jsPublish(contract.StatePrefix + "X"), false},
 		{reader, "cannot publish an event", jsPublish(eventSubject), false},
-		{reader, "cannot read account states", subscribe(events.StatePrefix + ">"), false},
-		{reader, "cannot get an account's state", request(apiPrefix + "DIRECT.GET." + events.StreamName + "." + stateSubject), false},
-		{reader, "cannot get a message by sequence", request(apiPrefix + "DIRECT.GET." + events.StreamName), false},
-		{reader, "cannot read events past its consumer", subscribe(events.SubjectPrefix + ">"), false},
+		{reader, "cannot read account states", subscribe(contract.StatePrefix + ">"), false},
+		{reader, "cannot get an account's state", request(apiPrefix + "DIRECT.GET." + contract.EventsStream + "." + stateSubject), false},
+		{reader, "cannot get a message by sequence", request(apiPrefix + "DIRECT.GET." + contract.EventsStream), false},
+		{reader, "cannot read events past its consumer", subscribe(contract.EventsPrefix + ">"), false},
 		{reader, "cannot read the workers' replies", subscribe("_INBOX.>"), false},
-		{reader, "cannot create a consumer", createConsumer(jetstream.ConsumerConfig{Durable: "mine", FilterSubject: events.SubjectPrefix + ">"}), false},
-		{reader, "cannot create a consumer of states", createConsumer(jetstream.ConsumerConfig{Durable: "states", FilterSubject: events.StatePrefix + ">"}), false},
+		{reader, "cannot create a consumer", createConsumer(jetstream.ConsumerConfig{Durable: "mine", FilterSubject: contract.EventsPrefix + ">"}), false},
+		{reader, "cannot create a consumer of states", createConsumer(jetstream.ConsumerConfig{Durable: "states", FilterSubject: contract.StatePrefix + ">"}), false},
 		{reader, "cannot create a push consumer into the throttle", createConsumer(jetstream.ConsumerConfig{
-			Durable: "push", FilterSubject: events.SubjectPrefix + ">", DeliverSubject: throttle,
+			Durable: "push", FilterSubject: contract.EventsPrefix + ">", DeliverSubject: throttle,
 		}), false},
-		{reader, "cannot pull from another reader's consumer", request(apiPrefix + "CONSUMER.MSG.NEXT." + events.StreamName + ".other"), false},
-		{reader, "cannot pull the workers' requests", request(apiPrefix + "CONSUMER.MSG.NEXT." + jobs.FetchStream + "." + workerDurable), false},
-		{reader, "cannot delete its consumer", request(apiPrefix + "CONSUMER.DELETE." + events.StreamName + "." + readerConsumer), false},
+		{reader, "cannot pull from another reader's consumer", request(apiPrefix + "CONSUMER.MSG.NEXT." + contract.EventsStream + ".other"), false},
+		{reader, "cannot pull the workers' requests", request(apiPrefix + "CONSUMER.MSG.NEXT." + contract.FetchStream + "." + workerDurable), false},
+		{reader, "cannot delete its consumer", request(apiPrefix + "CONSUMER.DELETE." + contract.EventsStream + "." + readerConsumer), false},
 
 		{worker, "gets an account's state", func(ctx context.Context, c *client) error {
-			st, err := c.js.Stream(ctx, events.StreamName)
+			st, err := c.js.Stream(ctx, contract.EventsStream)
 			if err != nil {
 				return err
 			}
@@ -176,20 +174,20 @@ func TestRoles(t *testing.T) {
 			return err
 		}, true},
 		{worker, "cannot delete the events stream", func(ctx context.Context, c *client) error {
-			return c.js.DeleteStream(ctx, events.StreamName)
+			return c.js.DeleteStream(ctx, contract.EventsStream)
 		}, false},
 		{worker, "cannot change the events stream", func(ctx context.Context, c *client) error {
-			cfg := events.StoreConfig{}.StreamConfig()
+			cfg := contract.EventsStreamConfig(contract.EventsStreamSettings{})
 			cfg.MaxAge = time.Second
 			_, err := c.js.UpdateStream(ctx, cfg)
 			return err
 		}, false},
-		{worker, "cannot purge the events stream", request(apiPrefix + "STREAM.PURGE." + events.StreamName), false},
-		{worker, "cannot delete an event", request(apiPrefix + "STREAM.MSG.DELETE." + events.StreamName), false},
-		{worker, "cannot create a consumer on the events stream", createConsumer(jetstream.ConsumerConfig{Durable: "w", FilterSubject: events.SubjectPrefix + ">"}), false},
-		{worker, "cannot pull from the reader's consumer", request(apiPrefix + "CONSUMER.MSG.NEXT." + events.StreamName + "." + readerConsumer), false},
+		{worker, "cannot purge the events stream", request(apiPrefix + "STREAM.PURGE." + contract.EventsStream), false},
+		{worker, "cannot delete an event", request(apiPrefix + "STREAM.MSG.DELETE." + contract.EventsStream), false},
+		{worker, "cannot create a consumer on the events stream", createConsumer(jetstream.ConsumerConfig{Durable: "w", FilterSubject: contract.EventsPrefix + ">"}), false},
+		{worker, "cannot pull from the reader's consumer", request(apiPrefix + "CONSUMER.MSG.NEXT." + contract.EventsStream + "." + readerConsumer), false},
 
-		{operator, "reads account states", subscribe(events.StatePrefix + ">"), true},
+		{operator, "reads account states", subscribe(contract.StatePrefix + ">"), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.role+"/"+tt.name, func(t *testing.T) {
@@ -230,8 +228,8 @@ func TestConsumerCreationPublishes(t *testing.T) {
 	if err := w.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := op.js.CreateConsumer(t.Context(), events.StreamName, jetstream.ConsumerConfig{
-		Durable: "push", FilterSubject: events.SubjectPrefix + ">", DeliverSubject: throttle, AckPolicy: jetstream.AckNonePolicy,
+	if _, err := op.js.CreateConsumer(t.Context(), contract.EventsStream, jetstream.ConsumerConfig{
+		Durable: "push", FilterSubject: contract.EventsPrefix + ">", DeliverSubject: throttle, AckPolicy: jetstream.AckNonePolicy,
 	}); err != nil {
 		t.Fatal(err)
 	}

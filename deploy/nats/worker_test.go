@@ -21,9 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/skattekonto-events/skattekonto-events/internal/events"
-	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
-	"github.com/skattekonto-events/skattekonto-events/internal/login"
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 )
 
@@ -122,7 +120,7 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 	if _, err := kv.Put(ctx, "session.unreadable", []byte("not sealed")); err != nil {
 		t.Fatal(err)
 	}
-	before, err := op.js.Stream(ctx, "KV_"+login.Bucket)
+	before, err := op.js.Stream(ctx, "KV_"+contract.LoginBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +167,7 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 		t.Helper()
 		b, _ := json.Marshal(body)
 		for {
-			m, err := req.nc.RequestWithContext(ctx, watch.RequestPrefix+verb, b)
+			m, err := req.nc.RequestWithContext(ctx, contract.WatchPrefix+verb, b)
 			if errors.Is(err, nats.ErrNoResponders) {
 				// The worker answers once it runs.
 				select {
@@ -210,7 +208,7 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 		t.Fatalf("requester publishes a fetch request: %v", err)
 	}
 	rd := ts.connect(t, reader)
-	cons, err := rd.js.Consumer(ctx, events.StreamName, readerConsumer)
+	cons, err := rd.js.Consumer(ctx, contract.EventsStream, readerConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,8 +217,7 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 		RequestID string          `json:"requestid"`
 		Data      json.RawMessage `json:"data"`
 	}
-	completed := events.TypePrefix + string(events.TypeFetchCompleted)
-	failed := events.TypePrefix + string(events.TypeFetchFailed)
+	completed, failed := contract.EventType("FetchCompleted"), contract.EventType("FetchFailed")
 	for answer.RequestID != requestID || (answer.Type != completed && answer.Type != failed) {
 		m, err := cons.Next(jetstream.FetchContext(ctx))
 		if err != nil {
@@ -247,14 +244,14 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 	if v := ts.log.violations(); len(v) > 0 {
 		t.Fatalf("the server refused the worker (or a client acting within its role):\n%s", strings.Join(v, "\n"))
 	}
-	after, err := op.js.Stream(t.Context(), "KV_"+login.Bucket)
+	after, err := op.js.Stream(t.Context(), "KV_"+contract.LoginBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(before.CachedInfo().Config, after.CachedInfo().Config); diff != "" {
 		t.Errorf("the worker changed the login bucket made from deploy/k8s/base/nack-kv.yaml (-NACK +worker):\n%s", diff)
 	}
-	if _, err := op.js.Consumer(t.Context(), jobs.FetchStream, workerDurable); err != nil {
+	if _, err := op.js.Consumer(t.Context(), contract.FetchStream, workerDurable); err != nil {
 		t.Errorf("the workers' durable consumer is gone after the drain: %v", err)
 	}
 }
