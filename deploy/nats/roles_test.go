@@ -112,7 +112,7 @@ func TestRoles(t *testing.T) {
 			return err
 		}, true},
 		{requester, "sends a watch-list request", func(_ context.Context, c *client) error {
-			return c.nc.PublishRequest(contract.WatchPrefix+"list", c.nc.NewRespInbox(), nil)
+			return c.nc.PublishRequest(contract.WatchList, c.nc.NewRespInbox(), nil)
 		}, true},
 		{requester, "cannot read account states", subscribe(contract.StatePrefix + ">"), false},
 		{requester, "cannot get an account's state", request(apiPrefix + "DIRECT.GET." + contract.EventsStream + "." + stateSubject), false},
@@ -130,23 +130,17 @@ func TestRoles(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			msgs, err := cons.Fetch(1, jetstream.FetchContext(ctx))
+			m, err := cons.Next(jetstream.FetchContext(ctx))
 			if err != nil {
 				return err
 			}
-			for m := range msgs.Messages() {
-				if m.Subject() != eventSubject {
-					return errors.New("read " + m.Subject())
-				}
-				return m.DoubleAck(ctx)
+			if m.Subject() != eventSubject {
+				return errors.New("read " + m.Subject())
 			}
-			if msgs.Error() != nil {
-				return msgs.Error()
-			}
-			return errors.New("no event")
+			return m.DoubleAck(ctx)
 		}, true},
 		{reader, "cannot publish a fetch request", jsPublish(fetchSubject), false},
-		{reader, "cannot publish a watch-list request", publish(contract.WatchPrefix + "register"), false},
+		{reader, "cannot publish a watch-list request", publish(contract.WatchRegister), false},
 		{reader, "cannot publish a throttle", publish(throttle), false},
 		{reader, "cannot publish a presence", publish(contract.RateLimitPrefix + ".presence"), false},
 		{reader, "cannot publish a state", jsPublish(contract.StatePrefix + "X"), false},
