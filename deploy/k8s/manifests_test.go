@@ -23,6 +23,7 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/login"
 )
 
 // replicas is STREAM_REPLICAS in base/configmap.yaml.
@@ -59,6 +60,17 @@ type nackConsumer struct {
 	MaxDeliver    int    `yaml:"maxDeliver"`
 	MaxAckPending int    `yaml:"maxAckPending"`
 	Replicas      int    `yaml:"replicas"`
+}
+
+// nackKeyValue is the part of NACK's v1beta2 KeyValueSpec the project uses.
+type nackKeyValue struct {
+	Bucket         string `yaml:"bucket"`
+	Description    string `yaml:"description"`
+	History        uint8  `yaml:"history"`
+	TTL            string `yaml:"ttl"`
+	LimitMarkerTTL int64  `yaml:"limitMarkerTtl"` // nanoseconds
+	Storage        string `yaml:"storage"`
+	Replicas       int    `yaml:"replicas"`
 }
 
 // specs decodes every document of file into a new T, strictly: a field
@@ -188,6 +200,32 @@ func TestConsumerMatchesCode(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("base/nack-consumer.yaml differs from the code (-code +manifest):\n%s", diff)
+	}
+}
+
+func TestLoginBucketMatchesCode(t *testing.T) {
+	kvs := specs[nackKeyValue](t, "base/nack-kv.yaml")
+	if len(kvs) != 1 {
+		t.Fatalf("buckets: got %d, want 1", len(kvs))
+	}
+	got := kvs[0]
+	ttl, err := time.ParseDuration(got.TTL)
+	if err != nil {
+		t.Fatalf("ttl: %v", err)
+	}
+	got.TTL = ttl.String()
+	c := login.BucketConfig()
+	want := nackKeyValue{
+		Bucket:         c.Bucket,
+		Description:    c.Description,
+		History:        max(c.History, 1),
+		TTL:            c.TTL.String(),
+		LimitMarkerTTL: int64(c.LimitMarkerTTL),
+		Storage:        map[jetstream.StorageType]string{jetstream.FileStorage: "file", jetstream.MemoryStorage: "memory"}[c.Storage],
+		Replicas:       max(c.Replicas, 1),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("base/nack-kv.yaml differs from login.BucketConfig() (-code +manifest):\n%s", diff)
 	}
 }
 

@@ -7,9 +7,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +29,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 )
 
@@ -78,6 +86,75 @@ func kvFromNACK(t *testing.T) jetstream.KeyValueConfig {
 	}
 }
 
+// freeAddr returns a loopback address with a port free a moment ago: the
+// login's redirect URL must name its listener's port before it listens.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// answerEvent is what the test reads of an event.
+type answerEvent struct {
+	Type      string          `json:"type"`
+	Subject   string          `json:"subject"`
+	RequestID string          `json:"requestid"`
+	Auth      string          `json:"auth"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// logIn goes through the login as a browser would: the page's start form
+// for the account, the simulator's login form (its first test person, who
+// may see that account), the callback.
+func logIn(ctx context.Context, t *testing.T, page, acct string) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Jar: jar, Timeout: time.Minute}
+	post := func(target string, form url.Values) *http.Response {
+		t.Helper()
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := hc.Do(r)
+		if err != nil {
+			t.Fatalf("POST %s: %v", target, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %s\n%s", target, resp.Status, body)
+		}
+		return resp
+	}
+	// The start form leads to the simulator's authorize page; its form
+	// repeats the authorize request's parameters.
+	authorize := post(page+"start", url.Values{"accounts": {acct}}).Request.URL
+	demo := sim.New(sim.Config{})
+	defer demo.Close()
+	demo.SeedDemo()
+	index := slices.IndexFunc(demo.Accounts(), func(a sim.Account) bool { return a.Omfragad == acct })
+	form := authorize.Query()
+	form.Set("person", "0")
+	form.Set("account", strconv.Itoa(index))
+	form.Set("action", "login")
+	target := *authorize
+	target.RawQuery = ""
+	// The simulator sends the browser back to the callback, which answers
+	// with the page.
+	if back := post(target.String(), form).Request.URL; back.Path != "/login/callback" && back.Path != "/login/" {
+		t.Fatalf("the login ended on %s", back.Path)
+	}
+}
+
 // lockedBuffer collects a process's output.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -110,14 +187,14 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 
-	// The bucket as NACK creates it, with one sealed login the worker
-	// cannot open (it reads it at start and leaves it).
+	// The bucket as NACK creates it, with a record the worker cannot open
+	// (it reads the bucket at start).
 	kvCfg := kvFromNACK(t)
 	kv, err := op.js.CreateKeyValue(ctx, kvCfg)
 	if err != nil {
 		t.Fatalf("operator creates the login bucket: %v", err)
 	}
-	if _, err := kv.Put(ctx, "session.unreadable", []byte("not sealed")); err != nil {
+	if _, err := kv.Put(ctx, "login.unreadable", []byte("not sealed")); err != nil {
 		t.Fatal(err)
 	}
 	before, err := op.js.Stream(ctx, "KV_"+contract.LoginBucket)
@@ -125,6 +202,8 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	loginAddr := freeAddr(t)
+	loginURL := "http://" + loginAddr + "/login/"
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
@@ -141,7 +220,8 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 		"LOG_FORMAT=json",
 		"LOGIN_ENABLED=true",
 		"LOGIN_TOKEN_KEY=" + base64.StdEncoding.EncodeToString(key),
-		"LOGIN_REDIRECT_URL=http://127.0.0.1:8081/login/callback",
+		"LOGIN_ADDR=" + loginAddr,
+		"LOGIN_REDIRECT_URL=" + loginURL + "callback",
 		"DATA_DIR=" + t.TempDir(),
 	}
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -203,36 +283,47 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 		t.Fatalf("unregister answered %+v", r)
 	}
 
-	const requestID = "roles-worker"
-	if _, err := req.js.Publish(ctx, fetchSubject, []byte(`{"requestId":"`+requestID+`"}`)); err != nil {
-		t.Fatalf("requester publishes a fetch request: %v", err)
-	}
 	rd := ts.connect(t, reader)
 	cons, err := rd.js.Consumer(ctx, contract.EventsStream, readerConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var answer struct {
-		Type      string          `json:"type"`
-		RequestID string          `json:"requestid"`
-		Data      json.RawMessage `json:"data"`
-	}
-	completed, failed := contract.EventType("FetchCompleted"), contract.EventType("FetchFailed")
-	for answer.RequestID != requestID || (answer.Type != completed && answer.Type != failed) {
-		m, err := cons.Next(jetstream.FetchContext(ctx))
-		if err != nil {
-			t.Fatalf("reader waits for the answer: %v", err)
+	// answer reads events until the FetchCompleted or FetchFailed that
+	// match says is the one awaited, and fails unless it completed.
+	answer := func(match func(answerEvent) bool) {
+		t.Helper()
+		for {
+			m, err := cons.Next(jetstream.FetchContext(ctx))
+			if err != nil {
+				t.Fatalf("reader waits for the answer: %v", err)
+			}
+			var ev answerEvent
+			if err := json.Unmarshal(m.Data(), &ev); err != nil {
+				t.Fatalf("event on %s: %v", m.Subject(), err)
+			}
+			if err := m.Ack(); err != nil {
+				t.Fatal(err)
+			}
+			if (ev.Type == contract.EventType("FetchCompleted") || ev.Type == contract.EventType("FetchFailed")) && match(ev) {
+				if ev.Type != contract.EventType("FetchCompleted") {
+					t.Fatalf("answer %s: %s", ev.Type, ev.Data)
+				}
+				return
+			}
 		}
-		if err := json.Unmarshal(m.Data(), &answer); err != nil {
-			t.Fatalf("event on %s: %v", m.Subject(), err)
-		}
-		if err := m.Ack(); err != nil {
-			t.Fatal(err)
-		}
 	}
-	if answer.Type != completed {
-		t.Fatalf("answer %s: %s", answer.Type, answer.Data)
+
+	const requestID = "roles-worker"
+	if _, err := req.js.Publish(ctx, fetchSubject, []byte(`{"requestId":"`+requestID+`"}`)); err != nil {
+		t.Fatalf("requester publishes a fetch request: %v", err)
 	}
+	answer(func(ev answerEvent) bool { return ev.RequestID == requestID })
+
+	// A person logs in on the login page (the simulator's BankID form);
+	// the worker stores the login in the bucket, takes its lease, sends
+	// its fetch requests itself and follows their events for the page.
+	logIn(ctx, t, loginURL, acct)
+	answer(func(ev answerEvent) bool { return ev.Auth == contract.AuthUser && ev.Subject == acct })
 
 	// A drain that hands nothing back and says goodbye to its peers.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
