@@ -123,6 +123,7 @@ func TestRoles(t *testing.T) {
 		{requester, "cannot publish a throttle", publish(throttle), false},
 		{requester, "cannot publish an event", jsPublish(eventSubject), false},
 		{requester, "cannot pull the workers' requests", request(apiPrefix + "CONSUMER.MSG.NEXT." + contract.FetchStream + "." + workerDurable), false},
+		{requester, "cannot ask for an SIE export", publish(contract.SIEExport), false},
 		{requester, "cannot create a consumer", createConsumer(jetstream.ConsumerConfig{Durable: "mine", FilterSubject: contract.EventsPrefix + ">"}), false},
 
 		{reader, "reads and acks an event through its consumer", func(ctx context.Context, c *client) error {
@@ -139,6 +140,10 @@ func TestRoles(t *testing.T) {
 			}
 			return m.DoubleAck(ctx)
 		}, true},
+		{reader, "asks for an SIE export", func(_ context.Context, c *client) error {
+			return c.nc.PublishRequest(contract.SIEExport, c.nc.NewRespInbox(), []byte("{}"))
+		}, true},
+		{reader, "cannot answer SIE export requests", subscribe(contract.SIEExport), false},
 		{reader, "cannot publish a fetch request", jsPublish(fetchSubject), false},
 		{reader, "cannot publish a watch-list request", publish(contract.WatchRegister), false},
 		{reader, "cannot publish a throttle", publish(throttle), false},
@@ -178,8 +183,10 @@ func TestRoles(t *testing.T) {
 		}, false},
 		{worker, "cannot purge the events stream", request(apiPrefix + "STREAM.PURGE." + contract.EventsStream), false},
 		{worker, "cannot delete an event", request(apiPrefix + "STREAM.MSG.DELETE." + contract.EventsStream), false},
-		{worker, "cannot create a consumer on the events stream", createConsumer(jetstream.ConsumerConfig{Durable: "w", FilterSubject: contract.EventsPrefix + ">"}), false},
-		{worker, "cannot pull from the reader's consumer", request(apiPrefix + "CONSUMER.MSG.NEXT." + contract.EventsStream + "." + readerConsumer), false},
+		{worker, "cannot create a consumer of every event", createConsumer(jetstream.ConsumerConfig{Durable: "w", FilterSubject: contract.EventsPrefix + ">"}), false},
+		{worker, "cannot create a consumer of states", createConsumer(jetstream.ConsumerConfig{Durable: "w", FilterSubject: contract.StatePrefix + ">"}), false},
+		{worker, "cannot delete the reader's consumer", request(apiPrefix + "CONSUMER.DELETE." + contract.EventsStream + "." + readerConsumer), false},
+		{worker, "cannot ask for an SIE export", publish(contract.SIEExport), false},
 
 		{operator, "reads account states", subscribe(contract.StatePrefix + ">"), true},
 	}

@@ -29,6 +29,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/sie"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 )
@@ -318,6 +319,20 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 		t.Fatalf("requester publishes a fetch request: %v", err)
 	}
 	answer(func(ev answerEvent) bool { return ev.RequestID == requestID })
+
+	// An SIE export of the account's transactions, asked for by the reader.
+	b, _ := json.Marshal(sie.Request{Omfragad: acct, From: "2000-01-01", To: time.Now().Format(time.DateOnly), CompanyName: "Roles AB"})
+	m, err := rd.nc.RequestWithContext(ctx, contract.SIEExport, b)
+	if err != nil {
+		t.Fatalf("reader asks for an SIE export: %v", err)
+	}
+	var export sie.Reply
+	if err := json.Unmarshal(m.Data, &export); err != nil {
+		t.Fatalf("SIE answer: %v", err)
+	}
+	if export.Error != "" || export.Vouchers == 0 {
+		t.Fatalf("SIE export: %d vouchers, error %q", export.Vouchers, export.Error)
+	}
 
 	// A person logs in on the login page (the simulator's BankID form);
 	// the worker stores the login in the bucket, takes its lease, sends
