@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Renders the Kubernetes manifests with kustomize and validates them
-# offline: built-in kinds and KEDA's ScaledObject against the schemas of
-# the npm packages kubernetes-models / @kubernetes-models/keda, NACK's
-# Stream/Consumer against their CRD field lists (deploy/k8s/validate.mjs),
-# plus a Go test that the NACK resources match the code's stream and
-# consumer configuration. Needs only go, node/npm and the Go module proxy
-# and npm registry; tools are cached under $K8S_TOOLS (default
-# ~/.cache/skattekonto-ci). Usage: bash .ci/k8s.sh [MANIFEST_DIR]
+# offline: built-in kinds, KEDA's ScaledObject and the Prometheus
+# Operator's ServiceMonitor/PrometheusRule against the schemas of the npm
+# packages kubernetes-models, @kubernetes-models/keda and
+# @kubernetes-models/prometheus-operator, NACK's Stream/Consumer/KeyValue
+# against their CRD field lists (deploy/k8s/validate.mjs), plus the Go
+# tests of deploy/k8s: the NACK resources match the code's configuration,
+# and the rendered NetworkPolicies, Services, ServiceMonitor, KEDA and
+# alerts mean what they should (they use the kustomize installed here,
+# which `go test ./...` later finds in the same cache). Needs only go,
+# node/npm and the Go module proxy and npm registry; tools are cached
+# under $K8S_TOOLS (default ~/.cache/skattekonto-ci).
+# Usage: bash .ci/k8s.sh [MANIFEST_DIR]
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +20,7 @@ tools=${K8S_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/skattekonto-ci}
 kustomize_version=v5.8.1
 models_version=5.1.0
 keda_models_version=2.0.0
+prometheus_models_version=6.0.0
 yaml_version=2.8.1
 start=$SECONDS
 
@@ -31,7 +37,7 @@ if [[ ! -x $kustomize ]] || ! "$kustomize" version 2>/dev/null | grep -q "$kusto
 	echo "k8s.sh: installing kustomize $kustomize_version" >&2
 	(cd "$tools" && GOFLAGS= GOBIN="$tools/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version")
 fi
-stamp="kubernetes-models@$models_version @kubernetes-models/keda@$keda_models_version yaml@$yaml_version"
+stamp="kubernetes-models@$models_version @kubernetes-models/keda@$keda_models_version @kubernetes-models/prometheus-operator@$prometheus_models_version yaml@$yaml_version"
 if [[ "$(cat "$tools/npm/.installed" 2>/dev/null)" != "$stamp" ]]; then
 	echo "k8s.sh: installing $stamp" >&2
 	(cd "$tools/npm" && { [[ -f package.json ]] || echo '{"private":true}' >package.json; } &&
@@ -52,14 +58,15 @@ for dir in "$manifests"/base "$manifests"/overlays/*/; do
 	rendered+=("$out/$name.yaml")
 	echo "k8s.sh: rendered $dir ($(grep -c '^kind:' "$out/$name.yaml") objects)"
 done
-# The Secret template is not in the kustomization; check it on its own.
-for f in "$manifests"/base/*.example.yaml; do
+# The Secret templates are not in the kustomization; check them on their own.
+for f in "$manifests"/base/*.example.yaml "$root"/deploy/nats/*.example.yaml; do
 	[[ -e $f ]] && rendered+=("$f")
 done
 node "$tools/npm/validate.mjs" "${rendered[@]}"
 
-# The NACK resources must match the code (only for the project's own tree).
+# The NACK resources must match the code, and the rendered manifests
+# their documented meaning (only for the project's own tree).
 if [[ $manifests == "$root/deploy/k8s" ]]; then
-	(cd "$root" && go test -count=1 ./deploy/k8s/)
+	(cd "$root" && KUSTOMIZE=$kustomize go test -count=1 ./deploy/k8s/)
 fi
 echo "k8s.sh: ok in $((SECONDS - start))s"

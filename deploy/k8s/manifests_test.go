@@ -1,7 +1,10 @@
-// Package k8s holds the Kubernetes manifests; its test keeps the NACK
+// Package k8s holds the Kubernetes manifests. Its tests keep the NACK
 // stream and consumer resources in step with the configuration the code
 // creates itself (contract.FetchStreamConfig, contract.EventsStreamConfig,
-// jobs.Config.ConsumerConfig).
+// jobs.Config.ConsumerConfig), and render every kustomization to check
+// what the result means: whom the NetworkPolicy lets the worker reach and
+// who may reach it, that selectors, ports, Secrets, the ServiceMonitor and
+// KEDA find what they name, and that the alerts read real metrics.
 package k8s
 
 import (
@@ -9,6 +12,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +23,7 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
+	"github.com/skattekonto-events/skattekonto-events/internal/login"
 )
 
 // replicas is STREAM_REPLICAS in base/configmap.yaml.
@@ -54,6 +60,17 @@ type nackConsumer struct {
 	MaxDeliver    int    `yaml:"maxDeliver"`
 	MaxAckPending int    `yaml:"maxAckPending"`
 	Replicas      int    `yaml:"replicas"`
+}
+
+// nackKeyValue is the part of NACK's v1beta2 KeyValueSpec the project uses.
+type nackKeyValue struct {
+	Bucket         string `yaml:"bucket"`
+	Description    string `yaml:"description"`
+	History        uint8  `yaml:"history"`
+	TTL            string `yaml:"ttl"`
+	LimitMarkerTTL int64  `yaml:"limitMarkerTtl"` // nanoseconds
+	Storage        string `yaml:"storage"`
+	Replicas       int    `yaml:"replicas"`
 }
 
 // specs decodes every document of file into a new T, strictly: a field
@@ -183,5 +200,57 @@ func TestConsumerMatchesCode(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("base/nack-consumer.yaml differs from the code (-code +manifest):\n%s", diff)
+	}
+}
+
+func TestLoginBucketMatchesCode(t *testing.T) {
+	kvs := specs[nackKeyValue](t, "base/nack-kv.yaml")
+	if len(kvs) != 1 {
+		t.Fatalf("buckets: got %d, want 1", len(kvs))
+	}
+	got := kvs[0]
+	ttl, err := time.ParseDuration(got.TTL)
+	if err != nil {
+		t.Fatalf("ttl: %v", err)
+	}
+	got.TTL = ttl.String()
+	c := login.BucketConfig()
+	want := nackKeyValue{
+		Bucket:         c.Bucket,
+		Description:    c.Description,
+		History:        max(c.History, 1),
+		TTL:            c.TTL.String(),
+		LimitMarkerTTL: int64(c.LimitMarkerTTL),
+		Storage:        map[jetstream.StorageType]string{jetstream.FileStorage: "file", jetstream.MemoryStorage: "memory"}[c.Storage],
+		Replicas:       max(c.Replicas, 1),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("base/nack-kv.yaml differs from login.BucketConfig() (-code +manifest):\n%s", diff)
+	}
+}
+
+// TestReaderConsumersSeeNoState checks the readers' consumers: on the
+// events stream, filtered to events (never skattekonto.state.>), each
+// named in deploy/nats/auth.conf's reader permissions.
+func TestReaderConsumersSeeNoState(t *testing.T) {
+	auth, err := os.ReadFile(filepath.Join("..", "nats", "auth.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := specs[nackConsumer](t, "base/nack-reader-consumer.yaml")
+	if len(cs) == 0 {
+		t.Fatal("no reader consumer")
+	}
+	for _, c := range cs {
+		if c.StreamName != contract.EventsStream {
+			t.Errorf("reader consumer %s reads stream %s", c.DurableName, c.StreamName)
+		}
+		if !strings.HasPrefix(c.FilterSubject, contract.EventsPrefix) {
+			t.Errorf("reader consumer %s filters %q: it must see events only, never %s>", c.DurableName, c.FilterSubject, contract.StatePrefix)
+		}
+		next := "$JS.API.CONSUMER.MSG.NEXT." + contract.EventsStream + "." + c.DurableName + `"`
+		if !bytes.Contains(auth, []byte(next)) {
+			t.Errorf("deploy/nats/auth.conf lets no reader pull from consumer %s", c.DurableName)
+		}
 	}
 }

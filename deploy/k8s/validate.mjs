@@ -4,8 +4,10 @@
 //
 // Built-in kinds are checked against the Kubernetes OpenAPI schemas shipped
 // in the npm package kubernetes-models (types, required fields, enums), the
-// KEDA ScaledObject against @kubernetes-models/keda, and NACK's Stream and
-// Consumer against the field lists of NACK's v1beta2 CRDs below. The
+// KEDA ScaledObject against @kubernetes-models/keda, the Prometheus
+// Operator's ServiceMonitor and PrometheusRule against
+// @kubernetes-models/prometheus-operator, and NACK's Stream, Consumer and
+// KeyValue against the field lists of NACK's v1beta2 CRDs below. The
 // worker's Deployment must also keep its hardening. Exits 1 on any problem.
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
@@ -46,6 +48,17 @@ const nack = {
       account: "string", creds: "string", nkey: "string", servers: "array", tls: "object",
       preventDelete: "boolean", preventUpdate: "boolean", pauseUntil: "string", priorityGroups: "array",
       priorityPolicy: "string",
+    },
+  },
+  KeyValue: {
+    required: ["bucket"],
+    fields: {
+      bucket: "string", description: "string", maxValueSize: "integer", history: "integer",
+      ttl: "duration", limitMarkerTtl: "integer", maxBytes: "integer", storage: ["file", "memory"],
+      replicas: "integer", placement: "object", republish: "object", mirror: "object",
+      compression: "boolean", sources: "array", account: "string", creds: "string", nkey: "string",
+      preventDelete: "boolean", preventUpdate: "boolean", servers: "array", tls: "object",
+      tlsFirst: "boolean", jsDomain: "string",
     },
   },
 };
@@ -100,6 +113,7 @@ function checkWorker(where, doc) {
 async function modelClass(apiVersion, kind) {
   let mod;
   if (apiVersion === "keda.sh/v1alpha1") mod = await import("@kubernetes-models/keda/keda.sh/v1alpha1");
+  else if (apiVersion === "monitoring.coreos.com/v1") mod = await import("@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1");
   else mod = await import(`kubernetes-models/${apiVersion}`);
   return mod[kind];
 }
