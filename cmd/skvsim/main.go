@@ -243,8 +243,11 @@ func serverTLS(srv *http.Server, o options, host string) (map[string]string, err
 	return paths, nil
 }
 
-// printEnv tells how to point the worker at the simulator.
-func printEnv(out io.Writer, o options, s *sim.Sim, root string, certPaths map[string]string) {
+// printEnv tells how to point the worker at the simulator, in one write,
+// so that a reader who sees its first line sees all of it.
+func printEnv(w io.Writer, o options, s *sim.Sim, root string, certPaths map[string]string) {
+	out := &strings.Builder{}
+	defer func() { io.WriteString(w, out.String()) }()
 	fmt.Fprintf(out, "skvsim listening on %s\n", root)
 	fmt.Fprintf(out, "admin API: %s/admin/accounts\n", root)
 	if certPaths != nil {
