@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/audit"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
-	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
 
-// Evidence keeps the API's answers as received (audit.Store).
+// Evidence keeps the API's answers as received (*audit.Store).
 type Evidence interface {
 	// Keep stores the answer of each call that brought one, and returns
 	// only when all of them are stored.
@@ -46,25 +46,18 @@ func forgetAnswers(calls []skv.Call) {
 	}
 }
 
-// Answer is one kept answer to replay: the operation, the body as
-// received and the correlation id of the call that brought it.
-type Answer struct {
-	Operation     skv.Operation
-	Body          []byte
-	CorrelationID string
-}
-
 // Snapshot decodes kept answers of account acct as a fetch does, into the
-// diff's input: replaying events.Diff over it shows what the answers
-// mean. An answer that does not decode is an error.
-func Snapshot(acct idnr.Number, answers []Answer) (events.Snapshot, error) {
-	snap := events.Snapshot{Omfragad: acct.String()}
+// diff's input (an audit.SnapshotFunc): replaying events.Diff over it
+// shows what the answers mean. An answer that does not decode is an error.
+func Snapshot(acct string, answers []audit.Answer) (events.Snapshot, error) {
+	snap := events.Snapshot{Omfragad: acct}
 	for _, a := range answers {
-		v, err := skv.Decode(a.Operation, a.Body)
+		op := skv.Operation(a.Operation)
+		v, err := skv.Decode(op, a.Body)
 		if err != nil {
 			return events.Snapshot{}, err
 		}
-		tr := skv.Trace{Calls: []skv.Call{{Operation: a.Operation, CorrelationID: a.CorrelationID}}}
+		tr := skv.Trace{Calls: []skv.Call{{Operation: op, CorrelationID: a.CorrelationID}}}
 		switch v := v.(type) {
 		case skv.Saldo:
 			snap.Saldo = saldoAnswer(v, tr)
