@@ -8,6 +8,8 @@
 //	skattekonto watch remove <omfragad>
 //	skattekonto watch list
 //	skattekonto sie -omfragad <omfragad> -from YYYY-MM-DD -to YYYY-MM-DD [-series A] [-company NAME] -o file.si
+//	skattekonto audit show [-omfragad <omfragad>] <event id>
+//	skattekonto audit verify -omfragad <omfragad>
 //
 // NATS_URL (default nats://127.0.0.1:4222, the worker's embedded server)
 // and NATS_CREDS say where to connect.
@@ -41,7 +43,10 @@ const usage = `usage:
   skattekonto watch remove <omfragad>
   skattekonto watch list
   skattekonto sie -omfragad <omfragad> -from YYYY-MM-DD -to YYYY-MM-DD [-series A] [-company NAME] -o file.si
-environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS; for sie SIE_COMPANY_NAME, SIE_SERIES, BOOKING_RULES_FILE`
+  skattekonto audit show [-omfragad <omfragad>] <event id>
+  skattekonto audit verify -omfragad <omfragad>
+environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS; for sie SIE_COMPANY_NAME, SIE_SERIES, BOOKING_RULES_FILE;
+for audit verify REMINDER_DAYS, SHORTFALL_UPPMANING, SHORTFALL_KRAV as the worker has them`
 
 var errUsage = errors.New(usage)
 
@@ -60,6 +65,8 @@ func run(ctx context.Context, args []string, out, status io.Writer, getenv func(
 		return watchCmd(ctx, args[1:], out, getenv)
 	case "sie":
 		return sieCmd(ctx, args[1:], out, status, getenv)
+	case "audit":
+		return auditCmd(ctx, args[1:], out, status, getenv)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprintln(out, usage)
 		return err

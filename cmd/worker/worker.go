@@ -26,7 +26,12 @@ func newWorker(ctx context.Context, cfg *config.Config, js jetstream.JetStream, 
 	if err != nil {
 		return nil, err
 	}
+	evidence, err := openEvidence(ctx, cfg, js)
+	if err != nil {
+		return nil, err
+	}
 	return jobs.New(ctx, js, api, store, jobs.Config{
+		Evidence:     evidence,
 		Concurrency:  cfg.Concurrency,
 		AckWait:      cfg.AckWait,
 		MaxDeliver:   cfg.MaxDeliver,

@@ -157,6 +157,12 @@ type Config struct {
 	WatchMinInterval time.Duration `envconfig:"WATCH_MIN_INTERVAL" default:"15m"`
 	WatchMaxAccounts int           `envconfig:"WATCH_MAX_ACCOUNTS" default:"10000"`
 
+	// The evidence: every API answer kept as received in the Object
+	// Store bucket SKATTEKONTO_AUDIT before its events are committed, for
+	// AUDIT_MAX_AGE (0: forever); see docs/audit.md.
+	AuditEnabled bool          `envconfig:"AUDIT_ENABLED" default:"true"`
+	AuditMaxAge  time.Duration `envconfig:"AUDIT_MAX_AGE" default:"0"`
+
 	// Derived.
 	// LoginTokenKey is LOGIN_TOKEN_KEY decoded (32 bytes), nil without it.
 	LoginTokenKey []byte `ignored:"true"`
@@ -362,6 +368,9 @@ func (c *Config) validateWorker(bad func(name, format string, args ...any)) {
 	}
 	if c.WatchMaxAccounts < 1 {
 		bad("WATCH_MAX_ACCOUNTS", "must be at least 1")
+	}
+	if c.AuditMaxAge < 0 {
+		bad("AUDIT_MAX_AGE", "must not be negative (0 keeps the answers forever)")
 	}
 }
 

@@ -133,6 +133,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{"negative unavailable retry", "SKV_UNAVAILABLE_RETRY", "-1m", "SKV_UNAVAILABLE_RETRY"},
 		{"zero transactions max age", "SKV_TRANSACTIONS_MAX_AGE", "0s", "SKV_TRANSACTIONS_MAX_AGE"},
 		{"no client secret", "SKV_CLIENT_SECRET", "", "SKV_CLIENT_SECRET"},
+		{"negative audit max age", "AUDIT_MAX_AGE", "-1h", "AUDIT_MAX_AGE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -227,6 +227,10 @@ type Call struct {
 	Felkod        int    `json:"felkod,omitempty"`
 	At            string `json:"at"`
 	DurationMs    int64  `json:"durationMs"`
+	// Sha256 names the answer kept as received in the audit bucket
+	// (lower-case hex SHA-256 of its bytes); empty when no answer came or
+	// none was kept.
+	Sha256 string `json:"sha256,omitempty"`
 }
 
 // FetchCompleted closes every successful fetch.

@@ -76,6 +76,7 @@ func calls(in []skv.Call) []events.Call {
 			Felkod:        c.Felkod,
 			At:            c.At.UTC().Format(time.RFC3339Nano),
 			DurationMs:    c.Duration.Milliseconds(),
+			Sha256:        c.Sha256(),
 		}
 	}
 	return out

@@ -59,6 +59,9 @@ func (w *Worker) runFetch(ctx context.Context, round []*member, tr *trace, now t
 	if v, ok := w.deferInWindow(f, &a); ok {
 		return v
 	}
+	if v, ok := w.keepEvidence(ctx, f); !ok {
+		return v
+	}
 	return w.commit(ctx, f, &a)
 }
 

@@ -12,6 +12,7 @@ type hooks struct {
 const (
 	stepLoaded    = "loaded"    // the account's state is read
 	stepCalled    = "called"    // the API is called
+	stepKept      = "kept"      // the answers are kept as evidence, nothing committed
 	stepDiffed    = "diffed"    // the commit is ready
 	stepCommitted = "committed" // the commit is stored, the request not yet acknowledged
 )

@@ -35,6 +35,8 @@ const (
 	OutcomeCoalescedRetry Outcome = "coalesced-retry"
 	// OutcomeStateUnavailable: the account's state could not be read.
 	OutcomeStateUnavailable Outcome = "state-unavailable"
+	// OutcomeEvidenceUnavailable: the API's answers could not be kept as evidence; nothing committed.
+	OutcomeEvidenceUnavailable Outcome = "evidence-unavailable"
 	// OutcomeCommitFailed: the commit failed other than by a conflict.
 	OutcomeCommitFailed Outcome = "commit-failed"
 	// OutcomePublishFailed: the answer to an invalid request could not be published.
@@ -61,7 +63,7 @@ var outcomeTable = []struct {
 }{
 	{metrics.OutcomeOK, zerolog.InfoLevel, []Outcome{OutcomeCompleted, OutcomeAlreadyDone, OutcomeServedByState, OutcomeCoalesced, OutcomeServiceWindow}},
 	{metrics.OutcomeRetry, zerolog.InfoLevel, []Outcome{OutcomeConflictRetry}},
-	{metrics.OutcomeRetry, zerolog.ErrorLevel, []Outcome{OutcomeCoalescedRetry, OutcomeStateUnavailable, OutcomeCommitFailed, OutcomePublishFailed, OutcomePanicked}},
+	{metrics.OutcomeRetry, zerolog.ErrorLevel, []Outcome{OutcomeCoalescedRetry, OutcomeStateUnavailable, OutcomeEvidenceUnavailable, OutcomeCommitFailed, OutcomePublishFailed, OutcomePanicked}},
 	{metrics.OutcomeRejected, zerolog.WarnLevel, []Outcome{OutcomeInvalidRequest}},
 	{metrics.OutcomeFailed, zerolog.WarnLevel, []Outcome{OutcomeRejected, OutcomeExhausted}},
 	{metrics.OutcomeFailed, zerolog.ErrorLevel, []Outcome{OutcomeGaveUp}},

@@ -93,6 +93,9 @@ type Config struct {
 	CertificateWarn   time.Duration
 	// Sessions serves requests with "auth": "user"; without it they fail.
 	Sessions Sessions
+	// Evidence, when set, keeps every API answer as received before the
+	// events it explains are committed (evidence.go).
+	Evidence Evidence
 	// Metrics, when set, receives fetch outcomes, API calls, events
 	// published, diff durations and commit conflicts.
 	Metrics *metrics.Metrics

@@ -259,6 +259,9 @@ func (c *Client) send(ctx context.Context, op Operation, u, authz string, tr *Tr
 
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
 	tooLarge := int64(len(body)) > c.cfg.MaxResponseBytes
+	if readErr == nil && !tooLarge {
+		rec.Body = append([]byte{}, body...)
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		switch {
 		case readErr != nil:

@@ -91,6 +91,10 @@ type Call struct {
 	Felkod        int           `json:"felkod,omitempty"`
 	At            time.Time     `json:"at"`
 	Duration      time.Duration `json:"-"`
+	// Body is the answer's body exactly as received, the evidence behind
+	// what it showed (see Sha256); nil when no complete answer came (no
+	// HTTP answer, a body that could not be read or was too large).
+	Body []byte `json:"-"`
 }
 
 // Trace tells what one operation cost: every HTTP call made for it.

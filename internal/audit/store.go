@@ -1,0 +1,169 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+)
+
+// The metadata keys of an answer's object: what first brought it.
+const (
+	MetaOperation     = "operation"
+	MetaHTTPStatus    = "http-status"
+	MetaCorrelationID = "correlation-id"
+	MetaAt            = "at"
+)
+
+var (
+	// ErrNotKept is returned for an answer or call record that is not in
+	// the bucket (never kept, or past its retention).
+	ErrNotKept = errors.New("audit: not kept")
+	// ErrTampered is returned when a kept answer's bytes do not hash to
+	// its name: the evidence was changed after it was kept.
+	ErrTampered = errors.New("audit: answer does not match its hash")
+)
+
+// Config configures a Store. The zero value means the defaults.
+type Config struct {
+	// Bucket, MaxAge and Replicas of the bucket (contract.AuditSettings).
+	Bucket   string
+	MaxAge   time.Duration
+	Replicas int
+	// NoCreate opens a bucket made by the operator instead of creating it.
+	NoCreate bool
+}
+
+// Store keeps and reads API answers. It is safe for concurrent use.
+type Store struct {
+	obj    jetstream.ObjectStore
+	maxAge time.Duration
+}
+
+// Open opens the audit bucket, creating it (or updating its settings)
+// unless cfg.NoCreate.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	oc := contract.AuditBucketConfig(contract.AuditSettings{Bucket: cfg.Bucket, MaxAge: cfg.MaxAge, Replicas: cfg.Replicas})
+	var obj jetstream.ObjectStore
+	err := events.RetrySetup(ctx, func(ctx context.Context) (err error) {
+		if cfg.NoCreate {
+			obj, err = js.ObjectStore(ctx, oc.Bucket)
+		} else {
+			obj, err = js.CreateOrUpdateObjectStore(ctx, oc)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: open bucket %s: %w", oc.Bucket, err)
+	}
+	return &Store{obj: obj, maxAge: cfg.MaxAge}, nil
+}
+
+// Record is what is kept of one HTTP call: which answer it brought.
+type Record struct {
+	Sha256        string    `json:"sha256"`
+	Operation     string    `json:"operation"`
+	CorrelationID string    `json:"correlationId"`
+	HTTPStatus    int       `json:"httpStatus"`
+	At            time.Time `json:"at"`
+	Size          int       `json:"size"`
+}
+
+// Keep stores the answer of each call that brought one (a Body) and the
+// call's record. An answer already kept is not stored again, unless it
+// is old enough (half the retention) that it could expire before the
+// events that now cite it. It returns only when all is stored: the
+// caller may then commit the events the answers explain.
+func (s *Store) Keep(ctx context.Context, calls []skv.Call) error {
+	for _, c := range calls {
+		if c.Body == nil {
+			continue
+		}
+		sum := c.Sha256()
+		if err := s.keepAnswer(ctx, sum, c); err != nil {
+			return err
+		}
+		rec, err := json.Marshal(Record{Sha256: sum, Operation: string(c.Operation), CorrelationID: c.CorrelationID,
+			HTTPStatus: c.HTTPStatus, At: c.At.UTC(), Size: len(c.Body)})
+		if err != nil {
+			return fmt.Errorf("audit: encode call record: %w", err)
+		}
+		if _, err := s.obj.PutBytes(ctx, contract.AuditCallPrefix+c.CorrelationID, rec); err != nil {
+			return fmt.Errorf("audit: keep call record %s: %w", c.CorrelationID, err)
+		}
+	}
+	return nil
+}
+
+// keepAnswer stores one answer under its hash, once.
+func (s *Store) keepAnswer(ctx context.Context, sum string, c skv.Call) error {
+	info, err := s.obj.GetInfo(ctx, sum)
+	switch {
+	case err == nil && !info.Deleted && (s.maxAge == 0 || time.Since(info.ModTime) < s.maxAge/2):
+		return nil // kept already
+	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
+		return fmt.Errorf("audit: look up answer %s: %w", sum, err)
+	}
+	meta := jetstream.ObjectMeta{
+		Name: sum,
+		Metadata: map[string]string{
+			MetaOperation:     string(c.Operation),
+			MetaHTTPStatus:    strconv.Itoa(c.HTTPStatus),
+			MetaCorrelationID: c.CorrelationID,
+			MetaAt:            c.At.UTC().Format(time.RFC3339Nano),
+		},
+	}
+	if _, err := s.obj.Put(ctx, meta, bytes.NewReader(c.Body)); err != nil {
+		return fmt.Errorf("audit: keep answer %s: %w", sum, err)
+	}
+	return nil
+}
+
+// Answer returns the kept answer named sum after checking that its bytes
+// hash to sum (ErrTampered when not), with the metadata of the call that
+// first brought it.
+func (s *Store) Answer(ctx context.Context, sum string) ([]byte, map[string]string, error) {
+	info, err := s.obj.GetInfo(ctx, sum)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, nil, fmt.Errorf("answer %s: %w", sum, ErrNotKept)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: answer %s: %w", sum, err)
+	}
+	b, err := s.obj.GetBytes(ctx, sum)
+	if errors.Is(err, jetstream.ErrDigestMismatch) {
+		return nil, info.Metadata, fmt.Errorf("answer %s: %w (%v)", sum, ErrTampered, err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: answer %s: %w", sum, err)
+	}
+	if got := skv.Sha256(b); got != sum {
+		return b, info.Metadata, fmt.Errorf("answer %s: %w: the bytes hash to %s", sum, ErrTampered, got)
+	}
+	return b, info.Metadata, nil
+}
+
+// Call returns the record of the call with correlation id cid.
+func (s *Store) Call(ctx context.Context, cid string) (Record, error) {
+	b, err := s.obj.GetBytes(ctx, contract.AuditCallPrefix+cid)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return Record{}, fmt.Errorf("call %s: %w", cid, ErrNotKept)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("audit: call %s: %w", cid, err)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Record{}, fmt.Errorf("audit: call record %s: %w", cid, err)
+	}
+	return r, nil
+}
