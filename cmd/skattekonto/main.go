@@ -10,6 +10,8 @@
 //	skattekonto sie -omfragad <omfragad> -from YYYY-MM-DD -to YYYY-MM-DD [-series A] [-company NAME] -o file.si
 //	skattekonto audit show [-omfragad <omfragad>] <event id>
 //	skattekonto audit verify -omfragad <omfragad>
+//	skattekonto webhooks test NAME
+//	skattekonto webhooks replay NAME -since 2026-12-01T08:00:00+01:00|24h
 //
 // NATS_URL (default nats://127.0.0.1:4222, the worker's embedded server)
 // and NATS_CREDS say where to connect.
@@ -45,8 +47,10 @@ const usage = `usage:
   skattekonto sie -omfragad <omfragad> -from YYYY-MM-DD -to YYYY-MM-DD [-series A] [-company NAME] -o file.si
   skattekonto audit show [-omfragad <omfragad>] <event id>
   skattekonto audit verify -omfragad <omfragad>
+  skattekonto webhooks test [-file F] NAME
+  skattekonto webhooks replay [-file F] NAME -since <RFC 3339 time>|<duration, e.g. 24h>
 environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS; for sie SIE_COMPANY_NAME, SIE_SERIES, BOOKING_RULES_FILE;
-for audit verify REMINDER_DAYS, SHORTFALL_UPPMANING, SHORTFALL_KRAV as the worker has them`
+for audit verify REMINDER_DAYS, SHORTFALL_UPPMANING, SHORTFALL_KRAV as the worker has them; for webhooks WEBHOOKS_FILE, WEBHOOKS_TIMEOUT`
 
 var errUsage = errors.New(usage)
 
@@ -67,6 +71,8 @@ func run(ctx context.Context, args []string, out, status io.Writer, getenv func(
 		return sieCmd(ctx, args[1:], out, status, getenv)
 	case "audit":
 		return auditCmd(ctx, args[1:], out, status, getenv)
+	case "webhooks":
+		return webhooksCmd(ctx, args[1:], out, status, getenv)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprintln(out, usage)
 		return err

@@ -107,11 +107,17 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	defer stopSIE()
+	stopWebhooks, err := serveWebhooks(ctx, cfg, js, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopWebhooks()
 
 	log.Info().Int("concurrency", cfg.Concurrency).Msg("worker consuming " + contract.FetchPrefix + ">, answering " + contract.WatchPrefix + "* and " + contract.SIEExport)
 	if err := w.Run(ctx); err != nil {
 		return err
 	}
 	log.Info().Msg("worker drained, exiting")
+	stopWebhooks() // settle the deliveries under way while NATS is still connected
 	return nc.Drain()
 }

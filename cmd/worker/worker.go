@@ -16,6 +16,7 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
+	"github.com/skattekonto-events/skattekonto-events/internal/webhooks"
 )
 
 // newWorker prepares the fetch worker with the diff's settings and the
@@ -110,4 +111,22 @@ func serveWatch(ctx context.Context, cfg *config.Config, js jetstream.JetStream,
 		return nil, err
 	}
 	return func() { _ = stopServe() }, nil
+}
+
+// serveWebhooks delivers the events to the endpoints of WEBHOOKS_FILE
+// until ctx ends; stop waits for the attempts under way.
+func serveWebhooks(ctx context.Context, cfg *config.Config, js jetstream.JetStream, m *metrics.Metrics, log zerolog.Logger) (stop func(), err error) {
+	if cfg.WebhooksFile == "" {
+		return func() {}, nil
+	}
+	d, err := webhooks.Start(ctx, js, webhooks.Config{
+		File:     cfg.WebhooksFile,
+		Defaults: webhooks.Defaults{Timeout: cfg.WebhooksTimeout, MaxAge: cfg.WebhooksMaxAge},
+		RetryMax: cfg.WebhooksRetryMax, Reload: cfg.WebhooksReload,
+		NoCreate: !cfg.StreamsCreate, Replicas: cfg.StreamReplicas, Logger: log, Metrics: m,
+	})
+	if err != nil {
+		return nil, err // names the file, the endpoint and the field
+	}
+	return d.Stop, nil
 }

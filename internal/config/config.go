@@ -163,6 +163,15 @@ type Config struct {
 	AuditEnabled bool          `envconfig:"AUDIT_ENABLED" default:"true"`
 	AuditMaxAge  time.Duration `envconfig:"AUDIT_MAX_AGE" default:"0"`
 
+	// Webhooks (docs/webhooks.md): the endpoints' file, re-read every
+	// WEBHOOKS_RELOAD; each endpoint's timeout and retry time where the
+	// file leaves them out; the longest delay between two attempts.
+	WebhooksFile     string        `envconfig:"WEBHOOKS_FILE"`
+	WebhooksTimeout  time.Duration `envconfig:"WEBHOOKS_TIMEOUT" default:"10s"`
+	WebhooksMaxAge   time.Duration `envconfig:"WEBHOOKS_MAX_AGE" default:"72h"`
+	WebhooksRetryMax time.Duration `envconfig:"WEBHOOKS_RETRY_MAX" default:"1h"`
+	WebhooksReload   time.Duration `envconfig:"WEBHOOKS_RELOAD" default:"5s"`
+
 	// Derived.
 	// LoginTokenKey is LOGIN_TOKEN_KEY decoded (32 bytes), nil without it.
 	LoginTokenKey []byte `ignored:"true"`
@@ -222,6 +231,7 @@ func (c *Config) validate() error {
 	if c.LoginEnabled {
 		c.validateLogin(bad)
 	}
+	c.validateWebhooks(bad)
 	return errors.Join(errs...)
 }
 
@@ -371,6 +381,23 @@ func (c *Config) validateWorker(bad func(name, format string, args ...any)) {
 	}
 	if c.AuditMaxAge < 0 {
 		bad("AUDIT_MAX_AGE", "must not be negative (0 keeps the answers forever)")
+	}
+}
+
+// validateWebhooks checks the WEBHOOKS_* settings; the file itself is
+// read and checked by the webhooks package when the worker starts.
+func (c *Config) validateWebhooks(bad func(name, format string, args ...any)) {
+	if c.WebhooksTimeout <= 0 || c.WebhooksTimeout > 5*time.Minute {
+		bad("WEBHOOKS_TIMEOUT", "%s is not above 0 and at most 5m", c.WebhooksTimeout)
+	}
+	if c.WebhooksMaxAge < time.Second {
+		bad("WEBHOOKS_MAX_AGE", "must be at least 1s")
+	}
+	if c.WebhooksRetryMax < time.Second {
+		bad("WEBHOOKS_RETRY_MAX", "must be at least 1s")
+	}
+	if c.WebhooksReload < time.Second {
+		bad("WEBHOOKS_RELOAD", "must be at least 1s")
 	}
 }
 

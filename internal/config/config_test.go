@@ -18,7 +18,7 @@ func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		for _, p := range []string{"NATS_", "SKV_", "HTTP_", "LOG_", "DATA_", "EMBEDDED_", "SIM_", "WORKER_", "STREAM", "EVENTS_", "REMINDER_", "SHORTFALL_", "CERTIFICATE_", "BOOKING_", "LOGIN_"} {
+		for _, p := range []string{"NATS_", "SKV_", "HTTP_", "LOG_", "DATA_", "EMBEDDED_", "SIM_", "WORKER_", "STREAM", "EVENTS_", "REMINDER_", "SHORTFALL_", "CERTIFICATE_", "BOOKING_", "LOGIN_", "WEBHOOKS_"} {
 			if strings.HasPrefix(k, p) {
 				t.Setenv(k, "")
 				os.Unsetenv(k)
@@ -48,6 +48,11 @@ func TestDefaultsAreTheEmbeddedSimulator(t *testing.T) {
 	}
 	if diff := cmp.Diff(skv.DefaultPaths, c.SKVPaths()); diff != "" {
 		t.Errorf("default paths (-want +got):\n%s", diff)
+	}
+	if c.WebhooksFile != "" || c.WebhooksTimeout != 10*time.Second || c.WebhooksMaxAge != 72*time.Hour ||
+		c.WebhooksRetryMax != time.Hour || c.WebhooksReload != 5*time.Second {
+		t.Errorf("webhooks: file %q, timeout %v, max age %v, retry max %v, reload %v",
+			c.WebhooksFile, c.WebhooksTimeout, c.WebhooksMaxAge, c.WebhooksRetryMax, c.WebhooksReload)
 	}
 }
 
@@ -134,6 +139,11 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{"zero transactions max age", "SKV_TRANSACTIONS_MAX_AGE", "0s", "SKV_TRANSACTIONS_MAX_AGE"},
 		{"no client secret", "SKV_CLIENT_SECRET", "", "SKV_CLIENT_SECRET"},
 		{"negative audit max age", "AUDIT_MAX_AGE", "-1h", "AUDIT_MAX_AGE"},
+		{"zero webhook timeout", "WEBHOOKS_TIMEOUT", "0s", "WEBHOOKS_TIMEOUT"},
+		{"webhook timeout too long", "WEBHOOKS_TIMEOUT", "10m", "WEBHOOKS_TIMEOUT"},
+		{"webhook max age too short", "WEBHOOKS_MAX_AGE", "100ms", "WEBHOOKS_MAX_AGE"},
+		{"webhook retry max too short", "WEBHOOKS_RETRY_MAX", "0s", "WEBHOOKS_RETRY_MAX"},
+		{"webhook reload too often", "WEBHOOKS_RELOAD", "10ms", "WEBHOOKS_RELOAD"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package contract
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -23,6 +24,9 @@ func TestSubjects(t *testing.T) {
 		{WatchList, "skattekonto.watch.list"},
 		{SIEExport, "skattekonto.sie.export"},
 		{EventType("FetchCompleted"), "skattekonto.FetchCompleted"},
+		{WebhookDeadSubject("erp"), "skattekonto.webhooks.dead.erp"},
+		{WebhookFailingSubject("erp"), "skattekonto.webhooks.failing.erp"},
+		{WebhookConsumer("erp"), "webhook-erp"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
@@ -58,6 +62,21 @@ func TestStreamsCoverTheirSubjects(t *testing.T) {
 	}
 	if c := ConsumerConfig(ConsumerSettings{Concurrency: 1}); c.MaxAckPending != 1000 {
 		t.Errorf("consumer max ack pending: got %d, want at least 1000", c.MaxAckPending)
+	}
+}
+
+func TestWebhooksStream(t *testing.T) {
+	s := WebhooksStreamConfig(0)
+	if s.Name != WebhooksStream || s.Replicas != 1 || !s.AllowRollup || !s.AllowDirect || s.DenyDelete {
+		t.Errorf("webhooks stream: got %+v", s)
+	}
+	if want := []string{"skattekonto.webhooks.>"}; !slices.Equal(s.Subjects, want) {
+		t.Errorf("webhooks stream subjects: got %v, want %v", s.Subjects, want)
+	}
+	for _, subj := range append(EventsStreamConfig(EventsStreamSettings{}).Subjects, FetchStreamConfig(1).Subjects...) {
+		if strings.HasPrefix(subj, WebhooksPrefix) || strings.HasPrefix(WebhooksPrefix, strings.TrimSuffix(subj, ">")) {
+			t.Errorf("stream subject %s overlaps %s>", subj, WebhooksPrefix)
+		}
 	}
 }
 

@@ -49,6 +49,8 @@ type Metrics struct {
 	rateLimitWait  prometheus.Histogram
 	conflicts      prometheus.Counter
 	drift          *prometheus.CounterVec
+	webhooks       *prometheus.CounterVec
+	webhookDead    *prometheus.CounterVec
 
 	watchOnce sync.Once
 	certOnce  sync.Once
@@ -112,9 +114,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "api_drift_total",
 			Help: "Differences between API answers and the service description, by operation and kind (unknown-field, missing-field, unknown-list-key).",
 		}, []string{"operation", "kind"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "webhook_deliveries_total",
+			Help: "Webhook delivery attempts, by endpoint name and result (ok, redirect, client_error, server_error, timeout, unreachable).",
+		}, []string{"endpoint", "result"}),
+		webhookDead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "webhook_dead_letters_total",
+			Help: "Events a webhook endpoint did not accept within its retry time, moved to its dead-letter subject.",
+		}, []string{"endpoint"}),
 	}
 	reg.MustRegister(m.fetches, m.fetchDuration, m.apiCalls, m.apiDuration, m.retries,
-		m.published, m.diffDuration, m.inFlight, m.tokenRefreshes, m.rateLimitWait, m.conflicts, m.drift)
+		m.published, m.diffDuration, m.inFlight, m.tokenRefreshes, m.rateLimitWait, m.conflicts, m.drift,
+		m.webhooks, m.webhookDead)
 	// Results known in advance show up as 0 instead of being absent,
 	// so rate() and alerts work from the first scrape.
 	for _, r := range []string{"ok", "error"} {
@@ -215,6 +226,23 @@ func (m *Metrics) APIDrift(op, kind string) {
 		return
 	}
 	m.drift.WithLabelValues(op, kind).Inc()
+}
+
+// WebhookAttempt records one delivery attempt to a webhook endpoint (a
+// name from WEBHOOKS_FILE) and its result class.
+func (m *Metrics) WebhookAttempt(endpoint, result string) {
+	if m == nil {
+		return
+	}
+	m.webhooks.WithLabelValues(endpoint, result).Inc()
+}
+
+// WebhookDeadLetter records an event moved to endpoint's dead letters.
+func (m *Metrics) WebhookDeadLetter(endpoint string) {
+	if m == nil {
+		return
+	}
+	m.webhookDead.WithLabelValues(endpoint).Inc()
 }
 
 // TokenFetched implements skv.Observer: it records a token fetch.

@@ -26,6 +26,8 @@ func TestNilMetricsIsNoOp(t *testing.T) {
 	m.APIDrift("saldo", "unknown-field")
 	m.TokenFetched(nil)
 	m.RateLimitWaited(time.Second)
+	m.WebhookAttempt("erp", "ok")
+	m.WebhookDeadLetter("erp")
 	m.WatchConsumer(func(context.Context) (uint64, uint64, error) { return 0, 0, nil })
 	m.WatchCertificateExpiry(func() (time.Time, error) { return time.Now(), nil })
 }
@@ -56,6 +58,10 @@ func TestCounters(t *testing.T) {
 	m.APIDrift("saldo", "unknown-field")
 	m.APIDrift("saldo", "unknown-field")
 	m.APIDrift("utbetalningssparrar", "unknown-list-key")
+	m.WebhookAttempt("erp", "ok")
+	m.WebhookAttempt("erp", "timeout")
+	m.WebhookAttempt("erp", "timeout")
+	m.WebhookDeadLetter("erp")
 
 	for _, c := range []struct {
 		name string
@@ -77,6 +83,9 @@ func TestCounters(t *testing.T) {
 		{"conflicts", testutil.ToFloat64(m.conflicts), 1},
 		{"drift", testutil.ToFloat64(m.drift.WithLabelValues("saldo", "unknown-field")), 2},
 		{"drift list key", testutil.ToFloat64(m.drift.WithLabelValues("utbetalningssparrar", "unknown-list-key")), 1},
+		{"webhook ok", testutil.ToFloat64(m.webhooks.WithLabelValues("erp", "ok")), 1},
+		{"webhook timeout", testutil.ToFloat64(m.webhooks.WithLabelValues("erp", "timeout")), 2},
+		{"webhook dead letters", testutil.ToFloat64(m.webhookDead.WithLabelValues("erp")), 1},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
