@@ -106,8 +106,12 @@ type Endpoint struct {
 // logs and errors show.
 func (e *Endpoint) Target() string { return target(e.url) }
 
-// String names the endpoint and its target.
-func (e *Endpoint) String() string { return e.Name + " (" + e.Target() + ")" }
+// String names the endpoint and its target. It and GoString have value
+// receivers so that no verb of fmt prints the URL's query.
+func (e Endpoint) String() string { return e.Name + " (" + e.Target() + ")" }
+
+// GoString is String, for %#v.
+func (e Endpoint) GoString() string { return "webhooks.Endpoint(" + e.String() + ")" }
 
 // MarshalZerologObject logs the endpoint without its secret and query.
 func (e *Endpoint) MarshalZerologObject(ev *zerolog.Event) {
@@ -159,6 +163,13 @@ func LoadFile(path string, d Defaults) ([]Endpoint, error) {
 }
 
 func readLimited(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
