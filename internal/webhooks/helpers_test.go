@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -142,7 +143,7 @@ func (r *receiver) deliveries() []delivery {
 // and captured logs.
 type env struct {
 	t    *testing.T
-	url  string
+	srv  *server.Server
 	js   jetstream.JetStream
 	dir  string
 	file string
@@ -151,8 +152,10 @@ type env struct {
 	m    *metrics.Metrics
 }
 
+// Tests with an env run in parallel: they mostly wait.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	t.Parallel()
 	srv := natstest.RunTest(t)
 	_, js := natstest.Connect(t, srv)
 	ctx := context.Background()
@@ -161,7 +164,7 @@ func newEnv(t *testing.T) *env {
 	}
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	return &env{t: t, url: srv.ClientURL(), js: js, dir: dir, file: filepath.Join(dir, "webhooks.json"),
+	return &env{t: t, srv: srv, js: js, dir: dir, file: filepath.Join(dir, "webhooks.json"),
 		logs: &syncBuffer{}, reg: reg, m: metrics.New(reg)}
 }
 
