@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -42,7 +43,7 @@ func workerEnv(t *testing.T, env map[string]string) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		for _, p := range []string{"NATS_", "SKV_", "HTTP_", "LOG_", "DATA_", "EMBEDDED_", "SIM_", "WORKER_", "STREAM", "EVENTS_", "REMINDER_", "SHORTFALL_", "CERTIFICATE_", "BOOKING_", "LOGIN_", "SIE_"} {
+		for _, p := range []string{"NATS_", "SKV_", "HTTP_", "LOG_", "DATA_", "EMBEDDED_", "SIM_", "WORKER_", "STREAM", "EVENTS_", "REMINDER_", "SHORTFALL_", "CERTIFICATE_", "BOOKING_", "LOGIN_", "SIE_", "WEBHOOKS_"} {
 			if strings.HasPrefix(k, p) {
 				t.Setenv(k, "")
 				os.Unsetenv(k)
@@ -61,7 +62,14 @@ func workerEnv(t *testing.T, env map[string]string) {
 func TestRunShowsConfigurationWithoutSecrets(t *testing.T) {
 	const secret = "cs-Zq91-never-print"
 	key := []byte("tk-Zq92-32-bytes-of-token-key!!!")
+	hookKey := []byte("wh-Zq93-32-bytes-of-webhook-key!")
+	hooks := filepath.Join(t.TempDir(), "webhooks.json")
+	if err := os.WriteFile(hooks, []byte(`{"endpoints": [{"name": "erp", "url": "https://erp.example/in?token=Zq94",
+		"secret": "whsec_`+base64.StdEncoding.EncodeToString(hookKey)+`"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	workerEnv(t, map[string]string{
+		"WEBHOOKS_FILE":      hooks,
 		"DATA_DIR":           t.TempDir(),
 		"EMBEDDED_NATS_ADDR": "127.0.0.1:0",
 		"SIM_ADDR":           "127.0.0.1:0",
@@ -96,12 +104,13 @@ func TestRunShowsConfigurationWithoutSecrets(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{`"message":"effective configuration (secrets masked)"`, `"SKV_CLIENT_SECRET":"(set)"`, `"LOGIN_TOKEN_KEY":"(set)"`,
-		`"SKV_ENV":"sim"`, `"WORKER_CONCURRENCY":"128"`, "user login enabled", "worker drained"} {
+		`"SKV_ENV":"sim"`, `"WORKER_CONCURRENCY":"128"`, "user login enabled", "worker drained",
+		`"message":"webhook endpoint delivering"`, `"target":"https://erp.example/in"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %s:\n%s", want, got)
 		}
 	}
-	for _, s := range []string{secret, "Zq9", string(key), base64.StdEncoding.EncodeToString(key)} {
+	for _, s := range []string{secret, "Zq9", string(key), base64.StdEncoding.EncodeToString(key), base64.StdEncoding.EncodeToString(hookKey)} {
 		if strings.Contains(got, s) {
 			t.Errorf("output shows the secret %q:\n%s", s, got)
 		}
