@@ -59,9 +59,20 @@ func TestDeliversEveryEventInOrder(t *testing.T) {
 	if got := tx.ids(); !slices.Equal(got, txIDs) {
 		t.Errorf("tx: got\n%v\nwant\n%v", got, txIDs)
 	}
+	perAccount := map[string][]string{}
 	for _, dl := range all.deliveries() {
 		if want := e.stored(dl.id); string(dl.body) != string(want) {
 			t.Errorf("%s: body\n%s\nis not the stored\n%s", dl.id, dl.body, want)
+		}
+		perAccount[account(t, dl.body)] = append(perAccount[account(t, dl.body)], dl.id)
+	}
+	for i, acct := range []string{acct1, acct2} {
+		var want []string
+		for j := i; j < len(ids); j += 2 {
+			want = append(want, ids[j])
+		}
+		if !slices.Equal(perAccount[acct], want) {
+			t.Errorf("account %s: got %v, want %v", acct, perAccount[acct], want)
 		}
 	}
 	if got := e.counter("skattekonto_webhook_deliveries_total", map[string]string{"endpoint": "erp", "result": "ok"}); got < 30 {
