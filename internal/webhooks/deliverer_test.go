@@ -33,14 +33,17 @@ func (e *env) publishMixed(n int) []string {
 }
 
 // TestDeliversEveryEventInOrder: each endpoint receives what its subjects
-// select, in the order stored (so in order per account), each body exactly
-// as stored, verified with the official library.
+// select, in the order stored (so in order per account) though two
+// replicas deliver, each body exactly as stored, verified with the
+// official library.
 func TestDeliversEveryEventInOrder(t *testing.T) {
 	e := newEnv(t)
 	all, tx := newReceiver(t, secretA), newReceiver(t, secretB)
 	e.write(spec{Name: "erp", URL: all.srv.URL + "/hooks?token=abc", Secret: secretA},
 		spec{Name: "tx", URL: tx.srv.URL, Secret: secretB, Subjects: []string{"skattekonto.events.*.NewTransaction"}})
 	d := e.start(nil)
+	_, js2 := natstest.Connect(t, e.srv)
+	e.start(js2)
 	if got := d.Endpoints(); !slices.Equal(got, []string{"erp", "tx"}) {
 		t.Fatalf("endpoints: got %v", got)
 	}
