@@ -38,9 +38,10 @@ type Config struct {
 	// Reload is how often File is read again (WEBHOOKS_RELOAD); default
 	// DefaultReload.
 	Reload time.Duration
-	// NoCreate leaves the stream SKATTEKONTO_WEBHOOKS to an operator: it
-	// must exist. The endpoints' consumers are created in any case: the
-	// file says which there are.
+	// NoCreate leaves the stream SKATTEKONTO_WEBHOOKS and the endpoints'
+	// consumers (webhook-<endpoint> on SKATTEKONTO_EVENTS) to an operator
+	// (STREAMS_AUTO_CREATE=false): they must exist, and a removed
+	// endpoint's consumer is left for the operator to delete.
 	NoCreate bool
 	// Replicas of SKATTEKONTO_WEBHOOKS when it is created; default 1.
 	Replicas int
@@ -67,7 +68,9 @@ type Deliverer struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner
-	loadErr string
+	// loadErr and applyErr are the last problems logged (follow's own).
+	loadErr  string
+	applyErr string
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -76,7 +79,10 @@ type Deliverer struct {
 
 // Start reads the endpoints' file, makes sure of the dead-letter stream
 // and of each endpoint's consumer, and starts delivering. It returns an
-// error when the file is invalid. Delivery goes on until ctx ends or Stop.
+// error when the file is invalid or the dead-letter stream unusable; an
+// endpoint whose consumer cannot be made (or, with NoCreate, is missing)
+// is logged and tried again at each read of the file. Delivery goes on
+// until ctx ends or Stop.
 func Start(ctx context.Context, js jetstream.JetStream, cfg Config) (*Deliverer, error) {
 	if cfg.File == "" {
 		return nil, errors.New("webhooks: no endpoints' file")
@@ -106,10 +112,7 @@ func Start(ctx context.Context, js jetstream.JetStream, cfg Config) (*Deliverer,
 	if err := d.removeOrphans(ctx, eps); err != nil {
 		return nil, err
 	}
-	if err := d.apply(ctx, eps); err != nil {
-		d.haltAll()
-		return nil, err
-	}
+	d.applied(d.apply(ctx, eps))
 	go d.follow(ctx)
 	return d, nil
 }
@@ -185,9 +188,24 @@ func (d *Deliverer) reload(ctx context.Context) {
 		d.loadErr = ""
 		d.log.Info().Msg("webhooks file valid again")
 	}
-	if err := d.apply(ctx, eps); err != nil {
-		d.log.Error().Err(err).Msg("webhooks file applied in part; retrying on the next read")
+	d.applied(d.apply(ctx, eps))
+}
+
+// applied logs what apply could not do, once per distinct problem; the
+// endpoints it could not start are tried again at each read of the file.
+func (d *Deliverer) applied(err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
 	}
+	switch {
+	case msg == d.applyErr:
+	case err != nil:
+		d.log.Error().Err(err).Msg("webhook endpoints not all started: trying again at each read of the file")
+	default:
+		d.log.Info().Msg("webhook endpoints all started")
+	}
+	d.applyErr = msg
 }
 
 // apply makes the running endpoints those of eps: removed endpoints stop
@@ -269,16 +287,64 @@ func consumerConfig(ep *Endpoint) jetstream.ConsumerConfig {
 // ackMargin is the time after an attempt's timeout to settle it.
 const ackMargin = 5 * time.Second
 
+// ensureConsumer creates or updates ep's consumer; with NoCreate it only
+// checks that the operator made it, and warns where its settings differ
+// from consumerConfig.
 func (d *Deliverer) ensureConsumer(ctx context.Context, ep *Endpoint) error {
 	ctx, cancel := context.WithTimeout(ctx, natsTimeout)
 	defer cancel()
-	if _, err := d.js.CreateOrUpdateConsumer(ctx, contract.EventsStream, consumerConfig(ep)); err != nil {
-		return fmt.Errorf("webhook %s: consumer %s: %w", ep.Name, contract.WebhookConsumer(ep.Name), err)
+	name := contract.WebhookConsumer(ep.Name)
+	if !d.cfg.NoCreate {
+		if _, err := d.js.CreateOrUpdateConsumer(ctx, contract.EventsStream, consumerConfig(ep)); err != nil {
+			return fmt.Errorf("webhook %s: consumer %s: %w", ep.Name, name, err)
+		}
+		return nil
+	}
+	c, err := d.js.Consumer(ctx, contract.EventsStream, name)
+	if err != nil {
+		return fmt.Errorf("webhook %s: consumer %s on %s (STREAMS_AUTO_CREATE=false: the operator creates it as docs/webhooks.md says): %w",
+			ep.Name, name, contract.EventsStream, err)
+	}
+	if diff := consumerDiff(c.CachedInfo().Config, consumerConfig(ep)); diff != "" {
+		d.log.Warn().Str("endpoint", ep.Name).Str("consumer", name).Str("differs", diff).
+			Msg("webhook consumer made by the operator differs from what the endpoint needs")
 	}
 	return nil
 }
 
+// consumerDiff names the settings of got that break what want promises
+// (the subjects, one event at a time, explicit acks, no redelivery during
+// an attempt, retries until the retry time); "" when none.
+func consumerDiff(got, want jetstream.ConsumerConfig) string {
+	var diffs []string
+	subjects := got.FilterSubjects
+	if got.FilterSubject != "" {
+		subjects = []string{got.FilterSubject}
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(subjects)), slices.Sorted(slices.Values(want.FilterSubjects))) {
+		diffs = append(diffs, fmt.Sprintf("filter subjects %v, want %v", subjects, want.FilterSubjects))
+	}
+	if got.MaxAckPending != want.MaxAckPending {
+		diffs = append(diffs, fmt.Sprintf("max ack pending %d, want %d (the order)", got.MaxAckPending, want.MaxAckPending))
+	}
+	if got.AckPolicy != want.AckPolicy {
+		diffs = append(diffs, fmt.Sprintf("ack policy %s, want %s", got.AckPolicy, want.AckPolicy))
+	}
+	if timeout := want.AckWait - ackMargin; got.AckWait <= timeout {
+		diffs = append(diffs, fmt.Sprintf("ack wait %s, want more than the timeout %s", got.AckWait, timeout))
+	}
+	if got.MaxDeliver > 0 {
+		diffs = append(diffs, fmt.Sprintf("max deliver %d, want unlimited (the retry time decides)", got.MaxDeliver))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// deleteConsumer deletes a removed endpoint's consumer, unless the
+// operator manages consumers (NoCreate).
 func (d *Deliverer) deleteConsumer(ctx context.Context, name string) error {
+	if d.cfg.NoCreate {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, natsTimeout)
 	defer cancel()
 	err := d.js.DeleteConsumer(ctx, contract.EventsStream, contract.WebhookConsumer(name))
@@ -291,6 +357,9 @@ func (d *Deliverer) deleteConsumer(ctx context.Context, name string) error {
 // removeOrphans deletes the consumers of endpoints no longer in the file
 // (removed while no worker ran).
 func (d *Deliverer) removeOrphans(ctx context.Context, eps []Endpoint) error {
+	if d.cfg.NoCreate {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, natsTimeout)
 	defer cancel()
 	s, err := d.js.Stream(ctx, contract.EventsStream)

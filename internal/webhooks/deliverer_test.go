@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
@@ -436,6 +437,82 @@ func TestStartErrors(t *testing.T) {
 	}
 	if _, err := Start(context.Background(), e.js, Config{}); err == nil {
 		t.Error("started without a file")
+	}
+}
+
+// TestOperatorManagedConsumers: with NoCreate (STREAMS_AUTO_CREATE=false)
+// the worker creates and deletes nothing: it waits for the operator's
+// consumer, delivers through it, and leaves it when the endpoint goes.
+func TestOperatorManagedConsumers(t *testing.T) {
+	e := newEnv(t)
+	r := newReceiver(t, secretA)
+	if _, err := e.js.CreateOrUpdateStream(context.Background(), contract.WebhooksStreamConfig(1)); err != nil {
+		t.Fatal(err)
+	}
+	e.write(spec{Name: "erp", URL: r.srv.URL, Secret: secretA})
+	d, err := Start(context.Background(), e.js, Config{File: e.file, NoCreate: true, Reload: 100 * time.Millisecond, Logger: zerolog.New(e.logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	if got := d.Endpoints(); len(got) != 0 {
+		t.Errorf("endpoints without their consumer: %v", got)
+	}
+	if !strings.Contains(e.logs.String(), "the operator creates it") {
+		t.Errorf("the missing consumer is not logged:\n%s", e.logs)
+	}
+	if _, err := e.js.Consumer(context.Background(), contract.EventsStream, contract.WebhookConsumer("erp")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("the worker made the consumer: %v", err)
+	}
+	// The operator makes it as docs/webhooks.md says, and the endpoint
+	// starts at the next read of the file.
+	eps, err := LoadFile(e.file, Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := consumerConfig(&eps[0])
+	if _, err := e.js.CreateOrUpdateConsumer(context.Background(), contract.EventsStream, cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "erp started", func() bool { return slices.Equal(d.Endpoints(), []string{"erp"}) })
+	id := e.publish(acct1, events.TypeNewTransaction, 1)
+	waitFor(t, "the event delivered", func() bool { return slices.Equal(r.ids(), []string{id}) })
+	if strings.Contains(e.logs.String(), "differs from what the endpoint needs") {
+		t.Errorf("warned about the consumer made as documented:\n%s", e.logs)
+	}
+	// Removed from the file: it stops, and the consumer stays.
+	e.writeRaw([]byte(`{"endpoints": []}`))
+	waitFor(t, "erp removed", func() bool { return len(d.Endpoints()) == 0 })
+	if _, err := e.js.Consumer(context.Background(), contract.EventsStream, contract.WebhookConsumer("erp")); err != nil {
+		t.Errorf("the operator's consumer: %v", err)
+	}
+}
+
+func TestConsumerDiff(t *testing.T) {
+	want := consumerConfig(&Endpoint{Name: "erp", Subjects: []string{"skattekonto.events.*.A", "skattekonto.events.*.B"}, Timeout: time.Second})
+	for _, tc := range []struct {
+		name string
+		edit func(*jetstream.ConsumerConfig)
+		want string // a substring; "" for no difference
+	}{
+		{"same", func(*jetstream.ConsumerConfig) {}, ""},
+		{"subjects in another order", func(c *jetstream.ConsumerConfig) {
+			c.FilterSubjects = []string{"skattekonto.events.*.B", "skattekonto.events.*.A"}
+		}, ""},
+		{"other subjects", func(c *jetstream.ConsumerConfig) { c.FilterSubjects = []string{"skattekonto.events.>"} }, "filter subjects"},
+		{"one filter subject", func(c *jetstream.ConsumerConfig) { c.FilterSubjects, c.FilterSubject = nil, "skattekonto.events.*.A" }, "filter subjects"},
+		{"more in flight", func(c *jetstream.ConsumerConfig) { c.MaxAckPending = 1000 }, "the order"},
+		{"no acks", func(c *jetstream.ConsumerConfig) { c.AckPolicy = jetstream.AckNonePolicy }, "ack policy"},
+		{"max deliver", func(c *jetstream.ConsumerConfig) { c.MaxDeliver = 5 }, "max deliver"},
+		{"ack wait within the timeout", func(c *jetstream.ConsumerConfig) { c.AckWait = time.Second }, "ack wait"},
+	} {
+		got := want
+		got.FilterSubjects = slices.Clone(want.FilterSubjects)
+		tc.edit(&got)
+		diff := consumerDiff(got, want)
+		if (tc.want == "") != (diff == "") || !strings.Contains(diff, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.name, diff, tc.want)
+		}
 	}
 }
 
