@@ -3,7 +3,7 @@
 # offline: built-in kinds, KEDA's ScaledObject and the Prometheus
 # Operator's ServiceMonitor/PrometheusRule against the schemas of the npm
 # packages kubernetes-models, @kubernetes-models/keda and
-# @kubernetes-models/prometheus-operator, NACK's Stream/Consumer/KeyValue
+# @kubernetes-models/prometheus-operator, NACK's Stream/Consumer/KeyValue/ObjectStore
 # against their CRD field lists (deploy/k8s/validate.mjs), plus the Go
 # tests of deploy/k8s: the NACK resources match the code's configuration,
 # and the rendered NetworkPolicies, Services, ServiceMonitor, KEDA and

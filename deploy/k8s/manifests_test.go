@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,18 @@ type nackKeyValue struct {
 	LimitMarkerTTL int64  `yaml:"limitMarkerTtl"` // nanoseconds
 	Storage        string `yaml:"storage"`
 	Replicas       int    `yaml:"replicas"`
+}
+
+// nackObjectStore is the part of NACK's v1beta2 ObjectStoreSpec the
+// project uses.
+type nackObjectStore struct {
+	Bucket      string `yaml:"bucket"`
+	Description string `yaml:"description"`
+	TTL         string `yaml:"ttl"`
+	MaxBytes    int64  `yaml:"maxBytes"`
+	Storage     string `yaml:"storage"`
+	Replicas    int    `yaml:"replicas"`
+	Compression bool   `yaml:"compression"`
 }
 
 // specs decodes every document of file into a new T, strictly: a field
@@ -226,6 +239,55 @@ func TestLoginBucketMatchesCode(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("base/nack-kv.yaml differs from login.BucketConfig() (-code +manifest):\n%s", diff)
+	}
+}
+
+// TestAuditBucketMatchesCode checks the audit bucket against the one the
+// worker would create with the configmap's settings (AUDIT_MAX_AGE unset:
+// 0, kept forever; STREAM_REPLICAS), since with STREAMS_AUTO_CREATE=false
+// it only opens the bucket NACK made.
+func TestAuditBucketMatchesCode(t *testing.T) {
+	buckets := specs[nackObjectStore](t, "base/nack-audit.yaml")
+	if len(buckets) != 1 {
+		t.Fatalf("buckets: got %d, want 1", len(buckets))
+	}
+	got := buckets[0]
+	if got.TTL != "" {
+		ttl, err := time.ParseDuration(got.TTL)
+		if err != nil {
+			t.Fatalf("ttl: %v", err)
+		}
+		got.TTL = duration(ttl)
+	}
+	c := contract.AuditBucketConfig(contract.AuditSettings{Replicas: replicas})
+	want := nackObjectStore{
+		Bucket:      c.Bucket,
+		Description: c.Description,
+		TTL:         duration(c.TTL),
+		MaxBytes:    c.MaxBytes,
+		Storage:     map[jetstream.StorageType]string{jetstream.FileStorage: "file", jetstream.MemoryStorage: "memory"}[c.Storage],
+		Replicas:    c.Replicas,
+		Compression: c.Compression,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("base/nack-audit.yaml differs from contract.AuditBucketConfig (-code +manifest):\n%s", diff)
+	}
+	b, err := os.ReadFile("base/configmap.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("base/configmap.yaml: %v", err)
+	}
+	cm := doc.Data
+	if v, ok := cm["AUDIT_MAX_AGE"]; ok && v != "0" && v != "0s" {
+		t.Errorf("configmap AUDIT_MAX_AGE %q: the test compares the bucket for 0; update both", v)
+	}
+	if v := cm["STREAM_REPLICAS"]; v != strconv.Itoa(replicas) {
+		t.Errorf("configmap STREAM_REPLICAS %q, want %d", v, replicas)
 	}
 }
 

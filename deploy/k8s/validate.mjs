@@ -6,8 +6,8 @@
 // in the npm package kubernetes-models (types, required fields, enums), the
 // KEDA ScaledObject against @kubernetes-models/keda, the Prometheus
 // Operator's ServiceMonitor and PrometheusRule against
-// @kubernetes-models/prometheus-operator, and NACK's Stream, Consumer and
-// KeyValue against the field lists of NACK's v1beta2 CRDs below. The
+// @kubernetes-models/prometheus-operator, and NACK's Stream, Consumer,
+// KeyValue and ObjectStore against the field lists of NACK's v1beta2 CRDs below. The
 // worker's Deployment must also keep its hardening. Exits 1 on any problem.
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
@@ -59,6 +59,15 @@ const nack = {
       compression: "boolean", sources: "array", account: "string", creds: "string", nkey: "string",
       preventDelete: "boolean", preventUpdate: "boolean", servers: "array", tls: "object",
       tlsFirst: "boolean", jsDomain: "string",
+    },
+  },
+  ObjectStore: {
+    required: ["bucket"],
+    fields: {
+      bucket: "string", description: "string", ttl: "duration", maxBytes: "integer",
+      storage: ["file", "memory"], replicas: "integer", placement: "object", compression: "boolean",
+      metadata: "object", account: "string", creds: "string", nkey: "string", preventDelete: "boolean",
+      preventUpdate: "boolean", servers: "array", tls: "object", tlsFirst: "boolean", jsDomain: "string",
     },
   },
 };

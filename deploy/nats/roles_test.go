@@ -94,9 +94,58 @@ func createConsumer(cfg jetstream.ConsumerConfig) op {
 	}
 }
 
+// The audit bucket's stream, an answer TestRoles keeps in it and the
+// subject of that answer's metadata.
+const (
+	auditStream = "OBJ_" + contract.AuditBucket
+	auditAnswer = "kept-answer"
+	auditMeta   = "$O." + contract.AuditBucket + ".M.a2VwdC1hbnN3ZXI=" // base64url of auditAnswer
+)
+
+// auditOp opens the audit bucket and does something with it.
+func auditOp(f func(ctx context.Context, obj jetstream.ObjectStore) error) op {
+	return func(ctx context.Context, c *client) error {
+		obj, err := c.js.ObjectStore(ctx, contract.AuditBucket)
+		if err != nil {
+			return err
+		}
+		return f(ctx, obj)
+	}
+}
+
+// auditCannot is what a role without the audit bucket cannot do: the kept
+// answers hold personal data.
+func auditCannot() []struct {
+	name string
+	op   op
+} {
+	return []struct {
+		name string
+		op   op
+	}{
+		{"cannot read the audit bucket's messages", subscribe("$O." + contract.AuditBucket + ".>")},
+		{"cannot open the audit bucket", request(apiPrefix + "STREAM.INFO." + auditStream)},
+		{"cannot get a kept answer's metadata", request(apiPrefix + "DIRECT.GET." + auditStream + "." + auditMeta)},
+		{"cannot get an audit message by sequence", request(apiPrefix + "DIRECT.GET." + auditStream)},
+		{"cannot get an audit message", request(apiPrefix + "STREAM.MSG.GET." + auditStream)},
+		{"cannot create a consumer of the audit bucket", request(apiPrefix + "CONSUMER.CREATE." + auditStream + ".mine.$O." + contract.AuditBucket + ".>")},
+		{"cannot write into the audit bucket", jsPublish("$O." + contract.AuditBucket + ".C.forged")},
+		{"cannot purge the audit bucket", request(apiPrefix + "STREAM.PURGE." + auditStream)},
+	}
+}
+
 func TestRoles(t *testing.T) {
 	ts := startServer(t)
-	setUp(t, ts.connect(t, operator))
+	opc := ts.connect(t, operator)
+	setUp(t, opc)
+	// The audit bucket as NACK makes it, with one kept answer.
+	obj, err := opc.js.CreateObjectStore(t.Context(), auditFromNACK(t))
+	if err != nil {
+		t.Fatalf("operator creates the audit bucket: %v", err)
+	}
+	if _, err := obj.PutBytes(t.Context(), auditAnswer, []byte(`{"answer":true}`)); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		role    string
@@ -188,7 +237,44 @@ func TestRoles(t *testing.T) {
 		{worker, "cannot delete the reader's consumer", request(apiPrefix + "CONSUMER.DELETE." + contract.EventsStream + "." + readerConsumer), false},
 		{worker, "cannot ask for an SIE export", publish(contract.SIEExport), false},
 
+		{worker, "keeps answers, looks them up and replaces one", auditOp(func(ctx context.Context, obj jetstream.ObjectStore) error {
+			for range 2 { // the second Put purges the first one's chunks
+				if _, err := obj.PutBytes(ctx, "worker-answer", []byte(`{"kept":true}`)); err != nil {
+					return err
+				}
+			}
+			_, err := obj.GetInfo(ctx, auditAnswer)
+			return err
+		}), true},
+		{worker, "cannot read a kept answer", auditOp(func(ctx context.Context, obj jetstream.ObjectStore) error {
+			_, err := obj.GetBytes(ctx, auditAnswer)
+			return err
+		}), false},
+		{worker, "cannot delete the audit bucket", func(ctx context.Context, c *client) error {
+			return c.js.DeleteObjectStore(ctx, contract.AuditBucket)
+		}, false},
+		{worker, "cannot change the audit bucket", func(ctx context.Context, c *client) error {
+			cfg := auditFromNACK(t)
+			cfg.TTL = time.Second
+			_, err := c.js.UpdateObjectStore(ctx, cfg)
+			return err
+		}, false},
+
 		{operator, "reads account states", subscribe(contract.StatePrefix + ">"), true},
+		{operator, "reads a kept answer", auditOp(func(ctx context.Context, obj jetstream.ObjectStore) error {
+			_, err := obj.GetBytes(ctx, auditAnswer)
+			return err
+		}), true},
+	}
+	for _, role := range []string{requester, reader} {
+		for _, c := range auditCannot() {
+			tests = append(tests, struct {
+				role    string
+				name    string
+				op      op
+				allowed bool
+			}{role, c.name, c.op, false})
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.role+"/"+tt.name, func(t *testing.T) {

@@ -87,6 +87,48 @@ func kvFromNACK(t *testing.T) jetstream.KeyValueConfig {
 	}
 }
 
+// auditFromNACK reads the audit bucket from the NACK manifest the way NACK
+// turns it into a bucket configuration, for a one-node test server.
+func auditFromNACK(t *testing.T) jetstream.ObjectStoreConfig {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "k8s", "base", "nack-audit.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Kind string `yaml:"kind"`
+		Spec struct {
+			Bucket      string `yaml:"bucket"`
+			Description string `yaml:"description"`
+			TTL         string `yaml:"ttl"`
+			MaxBytes    int64  `yaml:"maxBytes"`
+			Storage     string `yaml:"storage"`
+			Replicas    int    `yaml:"replicas"`
+			Compression bool   `yaml:"compression"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Kind != "ObjectStore" {
+		t.Fatalf("nack-audit.yaml kind %q, want ObjectStore", doc.Kind)
+	}
+	s := doc.Spec
+	var ttl time.Duration
+	if s.TTL != "" {
+		if ttl, err = time.ParseDuration(s.TTL); err != nil {
+			t.Fatalf("nack-audit.yaml ttl: %v", err)
+		}
+	}
+	if s.Storage != "file" {
+		t.Fatalf("nack-audit.yaml storage %q, want file", s.Storage)
+	}
+	return jetstream.ObjectStoreConfig{
+		Bucket: s.Bucket, Description: s.Description, TTL: ttl, MaxBytes: s.MaxBytes,
+		Storage: jetstream.FileStorage, Replicas: 1, Compression: s.Compression,
+	}
+}
+
 // freeAddr returns a loopback address with a port free a moment ago: the
 // login's redirect URL must name its listener's port before it listens.
 func freeAddr(t *testing.T) string {
@@ -177,9 +219,10 @@ func (l *lockedBuffer) String() string {
 // TestWorkerRunsWithItsRole runs the real worker with nothing but the
 // worker role's key, against the built-in simulator, with streams and
 // consumers made by the operator as NACK makes them (STREAMS_AUTO_CREATE
-// false) and the login's bucket on: a requester keeps the watch list and
-// asks for a fetch, a reader reads its FetchCompleted, and the server
-// reports no permission violation at all.
+// false), the login's bucket on and the audit bucket made by NACK: a
+// requester keeps the watch list and asks for a fetch, a reader reads its
+// FetchCompleted, the worker keeps the answers in the audit bucket, and
+// the server reports no permission violation at all.
 func TestWorkerRunsWithItsRole(t *testing.T) {
 	bin := buildWorker(t)
 	ts := startServer(t)
@@ -199,6 +242,14 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, err := op.js.Stream(ctx, "KV_"+contract.LoginBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The audit bucket as NACK creates it: the worker only opens it.
+	if _, err := op.js.CreateObjectStore(ctx, auditFromNACK(t)); err != nil {
+		t.Fatalf("operator creates the audit bucket: %v", err)
+	}
+	auditBefore, err := op.js.Stream(ctx, "OBJ_"+contract.AuditBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,6 +407,33 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 	}
 	if diff := cmp.Diff(before.CachedInfo().Config, after.CachedInfo().Config); diff != "" {
 		t.Errorf("the worker changed the login bucket made from deploy/k8s/base/nack-kv.yaml (-NACK +worker):\n%s", diff)
+	}
+	auditAfter, err := op.js.Stream(t.Context(), "OBJ_"+contract.AuditBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(auditBefore.CachedInfo().Config, auditAfter.CachedInfo().Config); diff != "" {
+		t.Errorf("the worker changed the audit bucket made from deploy/k8s/base/nack-audit.yaml (-NACK +worker):\n%s", diff)
+	}
+	// The worker kept the fetches' answers and their call records.
+	obj, err := op.js.ObjectStore(t.Context(), contract.AuditBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := obj.List(t.Context())
+	if err != nil {
+		t.Fatalf("operator lists the audit bucket: %v", err)
+	}
+	var answers, calls int
+	for _, o := range kept {
+		if strings.HasPrefix(o.Name, contract.AuditCallPrefix) {
+			calls++
+		} else {
+			answers++
+		}
+	}
+	if answers == 0 || calls == 0 {
+		t.Errorf("the audit bucket holds %d answers and %d call records, want some of each", answers, calls)
 	}
 	if _, err := op.js.Consumer(t.Context(), contract.FetchStream, workerDurable); err != nil {
 		t.Errorf("the workers' durable consumer is gone after the drain: %v", err)
