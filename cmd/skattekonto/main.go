@@ -12,7 +12,9 @@
 //	skattekonto audit verify -omfragad <omfragad>
 //
 // NATS_URL (default nats://127.0.0.1:4222, the worker's embedded server)
-// and NATS_CREDS say where to connect.
+// says where to connect, NATS_CREDS or NATS_NKEY (a seed file) as whom,
+// and NATS_INBOX_PREFIX (default _INBOX_local) where replies come: a
+// role of docs/roles.md may only receive below its own prefix.
 package main
 
 import (
@@ -45,7 +47,7 @@ const usage = `usage:
   skattekonto sie -omfragad <omfragad> -from YYYY-MM-DD -to YYYY-MM-DD [-series A] [-company NAME] -o file.si
   skattekonto audit show [-omfragad <omfragad>] <event id>
   skattekonto audit verify -omfragad <omfragad>
-environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS; for sie SIE_COMPANY_NAME, SIE_SERIES, BOOKING_RULES_FILE;
+environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS or NATS_NKEY, NATS_INBOX_PREFIX (default _INBOX_local); for sie SIE_COMPANY_NAME, SIE_SERIES, BOOKING_RULES_FILE;
 for audit verify REMINDER_DAYS, SHORTFALL_UPPMANING, SHORTFALL_KRAV as the worker has them`
 
 var errUsage = errors.New(usage)
