@@ -50,7 +50,10 @@ var StreamCreateSubjects = []string{
 // events through an ordered consumer, fetch -wait subscribes to an
 // account's events, sie reads an account's NewTransaction events. It may
 // create consumers on the events stream only with a filter below
-// skattekonto.events., never the states.
+// skattekonto.events., never the states, and delete consumers of the
+// events stream. Production readers may do neither (docs/roles.md): a
+// push consumer delivers into any subject. The embedded server listens on
+// loopback for one developer, where following the events matters more.
 var localFollow = server.Permissions{
 	Publish: &server.SubjectPermission{Allow: []string{
 		"$JS.API.STREAM.INFO." + contract.EventsStream,
@@ -58,6 +61,9 @@ var localFollow = server.Permissions{
 		"$JS.API.CONSUMER.CREATE." + contract.EventsStream + ".*." + contract.EventsPrefix + ">",
 		"$JS.API.CONSUMER.INFO." + contract.EventsStream + ".*",
 		"$JS.API.CONSUMER.MSG.NEXT." + contract.EventsStream + ".*",
+		// An ordered consumer deletes the one it replaces; their names are
+		// made up, so this cannot be narrowed to them.
+		"$JS.API.CONSUMER.DELETE." + contract.EventsStream + ".*",
 	}},
 	Subscribe: &server.SubjectPermission{Allow: []string{
 		contract.EventsPrefix + ">",
