@@ -46,11 +46,32 @@ func redactURL(urls string) string {
 	return strings.Join(parts, ",")
 }
 
+// localInboxPrefix is the inbox prefix the worker's embedded server
+// lets clients without credentials subscribe below
+// (natsserver.LocalInboxPrefix).
+const localInboxPrefix = "_INBOX_local"
+
+// connect connects to natsURL with NATS_CREDS or NATS_NKEY (a seed
+// file), receiving replies below NATS_INBOX_PREFIX: each role of
+// docs/roles.md may subscribe only below its own prefix
+// (_INBOX_requester, _INBOX_reader; the embedded server's anonymous
+// clients _INBOX_local, the default).
 func connect(getenv func(string) string) (*nats.Conn, jetstream.JetStream, error) {
 	url := natsURL(getenv)
-	var opts []nats.Option
+	prefix := getenv("NATS_INBOX_PREFIX")
+	if prefix == "" {
+		prefix = localInboxPrefix
+	}
+	opts := []nats.Option{nats.CustomInboxPrefix(prefix)}
 	if c := getenv("NATS_CREDS"); c != "" {
 		opts = append(opts, nats.UserCredentials(c))
+	}
+	if k := getenv("NATS_NKEY"); k != "" {
+		o, err := nats.NkeyOptionFromSeed(k)
+		if err != nil {
+			return nil, nil, fmt.Errorf("NATS_NKEY: %w", err)
+		}
+		opts = append(opts, o)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {

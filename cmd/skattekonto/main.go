@@ -14,7 +14,9 @@
 //	skattekonto webhooks replay NAME -since 2026-12-01T08:00:00+01:00|24h
 //
 // NATS_URL (default nats://127.0.0.1:4222, the worker's embedded server)
-// and NATS_CREDS say where to connect.
+// says where to connect, NATS_CREDS or NATS_NKEY (a seed file) as whom,
+// and NATS_INBOX_PREFIX (default _INBOX_local) where replies come: a
+// role of docs/roles.md may only receive below its own prefix.
 package main
 
 import (
@@ -49,7 +51,7 @@ const usage = `usage:
   skattekonto audit verify -omfragad <omfragad>
   skattekonto webhooks test [-file F] NAME
   skattekonto webhooks replay [-file F] NAME -since <RFC 3339 time>|<duration, e.g. 24h>
-environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS; for sie SIE_COMPANY_NAME, SIE_SERIES, BOOKING_RULES_FILE;
+environment: NATS_URL (default nats://127.0.0.1:4222), NATS_CREDS or NATS_NKEY, NATS_INBOX_PREFIX (default _INBOX_local); for sie SIE_COMPANY_NAME, SIE_SERIES, BOOKING_RULES_FILE;
 for audit verify REMINDER_DAYS, SHORTFALL_UPPMANING, SHORTFALL_KRAV as the worker has them; for webhooks WEBHOOKS_FILE, WEBHOOKS_TIMEOUT`
 
 var errUsage = errors.New(usage)

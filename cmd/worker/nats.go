@@ -22,6 +22,13 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (nc *nats.Conn, stop fu
 			return nil, nil, fmt.Errorf("embedded NATS on EMBEDDED_NATS_ADDR: %w", err)
 		}
 		url, stopServer = local.URL, local.Close
+		if cfg.NATSCreds == "" && cfg.NATSNKey == "" && local.WorkerNKey != "" {
+			// The embedded server knows the worker by this key alone:
+			// clients without credentials are requesters and readers.
+			c := *cfg
+			c.NATSNKey = local.WorkerNKey
+			cfg = &c
+		}
 		if local.Joined {
 			log.Info().Str("url", url).Msg("NATS_URL is empty and EMBEDDED_NATS_ADDR is in use: joining the NATS server there (another worker's embedded server)")
 		} else {

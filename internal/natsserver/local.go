@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -18,13 +20,20 @@ type Local struct {
 	// Joined is set when another process already listened on the
 	// address and this one joined its server instead of starting one.
 	Joined bool
-	srv    *server.Server
+	// WorkerNKey is the seed file of the server's worker user (in the
+	// store directory), empty when a joined server's store directory has
+	// none: the worker connects with it, clients without credentials get
+	// the requester and reader roles (docs/roles.md).
+	WorkerNKey string
+	srv        *server.Server
 }
 
 // StartOrJoin starts an embedded server with JetStream on addr
 // (host:port), storing under storeDir, unless something already listens
 // there: then it is taken to be another worker's embedded server and
-// joined. Close stops a server it started.
+// joined. The server it starts admits the roles of deploy/nats/auth.conf:
+// the worker with a fresh key kept in storeDir, everyone else as
+// requester and reader. Close stops a server it started.
 func StartOrJoin(addr, storeDir string) (*Local, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -37,14 +46,23 @@ func StartOrJoin(addr, storeDir string) (*Local, error) {
 	if p < 0 || p > 65535 {
 		return nil, fmt.Errorf("natsserver: address %q: port %d is not between 0 and 65535", addr, p)
 	}
+	keyFile := filepath.Join(storeDir, WorkerKeyFile)
 	if p != 0 && inUse(addr) {
-		return &Local{URL: "nats://" + addr, Joined: true}, nil
+		l := &Local{URL: "nats://" + addr, Joined: true}
+		if _, err := os.Stat(keyFile); err == nil {
+			l.WorkerNKey = keyFile
+		}
+		return l, nil
 	}
-	srv, err := Start(Config{StoreDir: storeDir, Host: host, Port: p, ServerName: "skattekonto-embedded"})
+	users, noAuth, err := localUsers(storeDir)
 	if err != nil {
 		return nil, err
 	}
-	return &Local{URL: srv.ClientURL(), srv: srv}, nil
+	srv, err := Start(Config{StoreDir: storeDir, Host: host, Port: p, ServerName: "skattekonto-embedded", Users: users, NoAuthUser: noAuth})
+	if err != nil {
+		return nil, err
+	}
+	return &Local{URL: srv.ClientURL(), WorkerNKey: keyFile, srv: srv}, nil
 }
 
 // Close shuts down the server if this process started it, and waits

@@ -37,8 +37,12 @@ func TestStartOrJoin(t *testing.T) {
 	if !second.Joined || second.URL != "nats://"+addr {
 		t.Fatalf("second: got joined %v at %s, want joined at nats://%s", second.Joined, second.URL, addr)
 	}
+	key, err := nats.NkeyOptionFromSeed(first.WorkerNKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, l := range []*Local{first, second} {
-		nc, err := nats.Connect(l.URL)
+		nc, err := nats.Connect(l.URL, key)
 		if err != nil {
 			t.Fatalf("connect to %s: %v", l.URL, err)
 		}

@@ -25,6 +25,10 @@ type Config struct {
 	ClusterName string
 	ClusterPort int
 	Routes      []string
+	// Users, when set, are the only clients admitted, and NoAuthUser (a
+	// user's key) is who a client without credentials connects as.
+	Users      []*server.NkeyUser
+	NoAuthUser string
 }
 
 // Start starts a server and waits until it accepts connections.
@@ -46,6 +50,8 @@ func Start(cfg Config) (*server.Server, error) {
 		StoreDir:   cfg.StoreDir,
 		NoSigs:     true,
 		NoLog:      true,
+		Nkeys:      cfg.Users,
+		NoAuthUser: cfg.NoAuthUser,
 	}
 	if cfg.ClusterName != "" {
 		opts.Cluster.Name = cfg.ClusterName
