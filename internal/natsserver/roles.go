@@ -43,6 +43,13 @@ var StreamCreateSubjects = []string{
 	"$JS.API.STREAM.CREATE." + contract.EventsStream,
 	"$JS.API.STREAM.UPDATE." + contract.EventsStream,
 	"$JS.API.CONSUMER.CREATE." + contract.FetchStream + "." + contract.Durable + "." + contract.FetchPrefix + ">",
+	"$JS.API.STREAM.CREATE.OBJ_" + contract.AuditBucket,
+	"$JS.API.STREAM.UPDATE.OBJ_" + contract.AuditBucket,
+	"$JS.API.STREAM.CREATE." + contract.WebhooksStream,
+	"$JS.API.STREAM.UPDATE." + contract.WebhooksStream,
+	"$JS.API.CONSUMER.CREATE." + contract.EventsStream + ".>",
+	"$JS.API.CONSUMER.DELETE." + contract.EventsStream + ".*",
+	"$JS.API.CONSUMER.NAMES." + contract.EventsStream,
 }
 
 // localFollow is what a client of the embedded server may do beyond the
