@@ -31,6 +31,10 @@ func main() {
 	}
 }
 
+// Durations in log lines carry their unit ("1.5s", "340ms"), so a person
+// reading them need not know zerolog's default of bare milliseconds.
+func init() { zerolog.DurationFieldFormat = zerolog.DurationFormatString }
+
 func newLogger(cfg *config.Config, out io.Writer) zerolog.Logger {
 	var w io.Writer = out
 	console := cfg.LogFormat == "console"
