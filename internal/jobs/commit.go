@@ -21,6 +21,9 @@ func (w *Worker) commit(ctx context.Context, f *fetch, a *answers) verdict {
 			return crashed
 		}
 		_, err := w.store.Commit(ctx, c)
+		if err == nil && w.hooks.replyLost(f.id) {
+			err = errReplyLost
+		}
 		if err == nil {
 			w.countPublished(&c)
 			if w.hooks.crash(stepCommitted, f.id) {

@@ -1,12 +1,33 @@
 package jobs
 
+import (
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
 // hooks are where tests step into a Worker; all nil in production.
 type hooks struct {
 	// crashAt kills the processing of a fetch at a named step (one of
 	// the step… constants) when it returns true: nothing more is done,
 	// as if the process died there.
 	crashAt func(step, fetchID string) bool
+	// roundStarts is called as a round is about to run, with its
+	// members' fetch ids, the lead's first. A test may block in it, so
+	// that more requests of the account queue up for the next round.
+	roundStarts func(fetchIDs []string)
+	// loseAck, when it returns true, drops the acknowledgement of msg as
+	// if it were lost on the way to the server: the request stays
+	// pending and is delivered again (the test may Nak it to hurry).
+	loseAck func(msg jetstream.Msg) bool
+	// loseCommitReply, when it returns true, turns a stored commit of
+	// the fetch into an error, as if the stream's reply were lost: the
+	// worker cannot tell whether its commit landed.
+	loseCommitReply func(fetchID string) bool
 }
+
+// errReplyLost is the error of a commit whose reply a test dropped.
+var errReplyLost = errors.New("commit reply lost (test)")
 
 // The steps of a fetch after which a test may kill it.
 const (
@@ -20,4 +41,26 @@ const (
 // crash reports whether a test wants the fetch killed at step.
 func (h *hooks) crash(step, fetchID string) bool {
 	return h.crashAt != nil && h.crashAt(step, fetchID)
+}
+
+// startRound tells a test that a round of these members is about to run.
+func (h *hooks) startRound(round []*member) {
+	if h.roundStarts == nil {
+		return
+	}
+	ids := make([]string, len(round))
+	for i, m := range round {
+		ids[i] = m.fetchID
+	}
+	h.roundStarts(ids)
+}
+
+// ackLost reports whether a test wants the acknowledgement of msg lost.
+func (h *hooks) ackLost(msg jetstream.Msg) bool {
+	return h.loseAck != nil && h.loseAck(msg)
+}
+
+// replyLost reports whether a test wants the reply to the fetch's commit lost.
+func (h *hooks) replyLost(fetchID string) bool {
+	return h.loseCommitReply != nil && h.loseCommitReply(fetchID)
 }

@@ -102,6 +102,9 @@ func (w *Worker) settle(msg jetstream.Msg, v verdict, tr *trace) {
 	var err error
 	switch v {
 	case done:
+		if w.hooks.ackLost(msg) {
+			return
+		}
 		err = msg.Ack()
 	case retry:
 		err = msg.NakWithDelay(w.cfg.RetryDelay)

@@ -38,6 +38,7 @@ func (w *Worker) takePart(ctx context.Context, m *member, tr *trace, now time.Ti
 		}
 		w.queue.finish(key, round, v)
 	}()
+	w.hooks.startRound(round)
 	return w.runFetch(ctx, round, tr, now)
 }
 
