@@ -20,7 +20,7 @@ type Evidence interface {
 // that no event exists without the answer that showed it. It is not ok
 // when the fetch ends here: the answers could not be kept, so nothing is
 // committed and the request is fetched again (on its last delivery it is
-// answered by FetchFailed, whose calls then name no answer). Without
+// given up, serve: FetchFailed, whose calls then name no answer). Without
 // Evidence no answer is kept and the events name none.
 func (w *Worker) keepEvidence(ctx context.Context, f *fetch) (verdict, bool) {
 	if w.cfg.Evidence == nil {
@@ -30,7 +30,7 @@ func (w *Worker) keepEvidence(ctx context.Context, f *fetch) (verdict, bool) {
 	if err := w.cfg.Evidence.Keep(ctx, f.tr.calls); err != nil {
 		forgetAnswers(f.tr.calls)
 		f.tr.end(OutcomeEvidenceUnavailable, fmt.Errorf("keep evidence: %w", err))
-		return w.retryOrGiveUp(ctx, f), false
+		return retry, false
 	}
 	if w.hooks.crash(stepKept, f.id) {
 		return crashed, false

@@ -3,8 +3,10 @@ package jobs
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,6 +48,10 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	tr.fetchID, tr.delivery = fetchID(meta), meta.NumDelivered
+	// Held from now on, also while it waits for its account's round:
+	// kept alive so that it is not delivered to another worker meanwhile.
+	stopBeat := w.heartbeat(msg)
+	defer stopBeat()
 	w.cfg.Metrics.InFlight(1)
 	defer w.cfg.Metrics.InFlight(-1)
 	v := w.process(ctx, msg, meta, &tr)
@@ -77,8 +83,7 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 		tr.end(OutcomeServiceWindow, nil)
 		return done
 	}
-	stopBeat := w.heartbeat(msg)
-	defer stopBeat()
+	tr.omfragad = req.Account.String()
 	return w.takePart(ctx, &member{msg: msg, meta: meta, req: req, fetchID: tr.fetchID, turn: make(chan turn, 1)}, tr, now)
 }
 
@@ -96,16 +101,26 @@ func (w *Worker) checkLogin(msg jetstream.Msg, req Request) error {
 	return nil
 }
 
-// settle acknowledges or gives back the request. A request on its last
-// delivery is never given back: giveUp has published FetchFailed for it.
+// settle acknowledges or gives back the request. The acknowledgement
+// waits for the server's confirmation: a request whose acknowledgement is
+// not confirmed may be delivered again, so its fetch id is recorded again
+// by the account's next commits until it is (unconfirmed).
 func (w *Worker) settle(msg jetstream.Msg, v verdict, tr *trace) {
 	var err error
 	switch v {
 	case done:
 		if w.hooks.ackLost(msg) {
+			w.unconfirmed.add(tr.omfragad, tr.fetchID, w.cfg.Now().Add(unconfirmedFor*w.ackWait))
 			return
 		}
-		err = msg.Ack()
+		ctx, cancel := context.WithTimeout(context.Background(), w.ackWait/3)
+		err = msg.DoubleAck(ctx)
+		cancel()
+		if err != nil && tr.omfragad != "" {
+			w.unconfirmed.add(tr.omfragad, tr.fetchID, w.cfg.Now().Add(unconfirmedFor*w.ackWait))
+		} else if err == nil {
+			w.unconfirmed.remove(tr.omfragad, tr.fetchID)
+		}
 	case retry:
 		err = msg.NakWithDelay(w.cfg.RetryDelay)
 	case deferred:
@@ -117,24 +132,58 @@ func (w *Worker) settle(msg jetstream.Msg, v verdict, tr *trace) {
 	}
 }
 
-// retryOrGiveUp gives a request back after a transient failure, unless
-// this was its last delivery: then it publishes FetchFailed so that
-// nothing is dropped silently.
-func (w *Worker) retryOrGiveUp(ctx context.Context, f *fetch) verdict {
-	n := f.round[0].meta.NumDelivered
-	if ctx.Err() != nil || n < w.deliveryLimit(f.round[0].meta, f.now) {
-		return retry
+// unconfirmedFor is how many ack waits a fetch id whose acknowledgement
+// was not confirmed is recorded again: its redelivery comes within one.
+const unconfirmedFor = 10
+
+// unconfirmed are, per account, the fetch ids of answered requests whose
+// acknowledgement the server did not confirm, with when to forget them.
+// The state remembers the last 48 fetch ids; such a request may come
+// back after more than that were answered, so every commit of the
+// account records its id again until its redelivery is acknowledged.
+type unconfirmed struct {
+	mu     sync.Mutex
+	byAcct map[string]map[string]time.Time
+}
+
+func (u *unconfirmed) add(acct, id string, until time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.byAcct == nil {
+		u.byAcct = map[string]map[string]time.Time{}
 	}
-	ev := f.failed(&events.FetchFailed{
-		Reason: events.ReasonExhausted,
-		Error:  "gave up after " + strconv.FormatUint(n, 10) + " deliveries: " + errString(f.tr.err),
-	})
-	if err := w.store.PublishAlone(ctx, &ev); err != nil {
-		w.log.Error().Err(err).Str("fetchId", f.id).Msg("could not publish FetchFailed on the last delivery")
-		return retry
+	if u.byAcct[acct] == nil {
+		u.byAcct[acct] = map[string]time.Time{}
 	}
-	f.tr.end(OutcomeGaveUp, f.tr.err)
-	return done
+	u.byAcct[acct][id] = until
+}
+
+func (u *unconfirmed) remove(acct, id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.byAcct[acct], id)
+	if len(u.byAcct[acct]) == 0 {
+		delete(u.byAcct, acct)
+	}
+}
+
+// ids returns acct's unconfirmed fetch ids, forgetting those past their time.
+func (u *unconfirmed) ids(acct string, now time.Time) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []string
+	for id, until := range u.byAcct[acct] {
+		if now.After(until) {
+			delete(u.byAcct[acct], id)
+			continue
+		}
+		out = append(out, id)
+	}
+	if len(u.byAcct[acct]) == 0 {
+		delete(u.byAcct, acct)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func errString(err error) string {
@@ -166,12 +215,13 @@ func (w *Worker) invalid(ctx context.Context, msg jetstream.Msg, tr *trace, perr
 	return done
 }
 
-// heartbeat tells the server the request is in progress every AckWait/3
-// until stopped, so a slow API does not cause a redelivery.
+// heartbeat tells the server the request is in progress every third of
+// the consumer's ack wait until stopped, so that neither a slow API nor
+// a wait for the account's round causes a redelivery.
 func (w *Worker) heartbeat(msg jetstream.Msg) func() {
 	stop := make(chan struct{})
 	go func() {
-		t := time.NewTicker(w.cfg.AckWait / 3)
+		t := time.NewTicker(w.ackWait / 3)
 		defer t.Stop()
 		for {
 			select {

@@ -14,7 +14,7 @@ import (
 
 // takePart enters m in the queue of its account and its credential, and
 // waits for its turn: it leads a round of requests, or another request's
-// round serves it.
+// round serves it. Either way the round decides m's verdict.
 func (w *Worker) takePart(ctx context.Context, m *member, tr *trace, now time.Time) (v verdict) {
 	// Requests are coalesced only with requests served by the same credential.
 	key := m.req.Account.String() + "\x00" + m.req.Auth + "\x00" + m.req.Session
@@ -22,11 +22,7 @@ func (w *Worker) takePart(ctx context.Context, m *member, tr *trace, now time.Ti
 	if !lead {
 		t := <-m.turn
 		if !t.lead {
-			o := OutcomeCoalesced
-			if t.v != done {
-				o = OutcomeCoalescedRetry
-			}
-			tr.end(o, nil)
+			tr.end(t.outcome, t.err)
 			return t.v
 		}
 		round = t.round
@@ -34,17 +30,51 @@ func (w *Worker) takePart(ctx context.Context, m *member, tr *trace, now time.Ti
 	defer func() {
 		if r := recover(); r != nil {
 			tr.end(OutcomePanicked, fmt.Errorf("panic: %v", r))
-			v = retry
+			for _, m := range round {
+				m.v, m.outcome, m.err = retry, OutcomeCoalescedRetry, nil
+			}
+			round[0].outcome = ""
 		}
-		w.queue.finish(key, round, v)
+		if o := round[0].outcome; o != "" {
+			tr.end(o, round[0].err)
+		}
+		w.queue.finish(key, round)
+		v = round[0].v
 	}()
 	w.hooks.startRound(round)
-	return w.runFetch(ctx, round, tr, now)
+	if !w.acquire(ctx) {
+		tr.end(OutcomeHandedBack, ctx.Err())
+		for _, m := range round {
+			m.v, m.outcome = retry, OutcomeHandedBack
+		}
+		round[0].outcome = ""
+		return retry
+	}
+	defer w.release()
+	w.serve(ctx, round, tr, now)
+	return round[0].v
 }
 
+// acquire takes one of the Concurrency slots for a round, unless ctx ends.
+func (w *Worker) acquire(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (w *Worker) release() { <-w.slots }
+
 // maxRound bounds how many requests one round serves; the rest wait for
-// the next round (which usually finds them served by this one).
-const maxRound = 32
+// the next round. Three full rounds fit in the fetch ids a state
+// remembers (48), so the members of a round are still remembered two
+// rounds later.
+const maxRound = 16
 
 // member is one request message taking part in a round.
 type member struct {
@@ -53,14 +83,22 @@ type member struct {
 	req     Request
 	fetchID string
 	turn    chan turn
+	// v is the round's verdict on this request; outcome, when set, is
+	// how it ended when that differs from the round's fetch (answered
+	// before, given up), with err.
+	v       verdict
+	outcome Outcome
+	err     error
 }
 
 // turn tells a waiting member either to lead the next round (with its
-// members) or the verdict of the round that served it.
+// members) or how the round that served it ended for it.
 type turn struct {
-	lead  bool
-	round []*member
-	v     verdict
+	lead    bool
+	round   []*member
+	v       verdict
+	outcome Outcome
+	err     error
 }
 
 // accountQueue coalesces requests per account within the process: one
@@ -92,11 +130,18 @@ func (q *accountQueue) join(acct string, m *member) ([]*member, bool) {
 	return nil, false
 }
 
-// finish hands the round's verdict to its members and the lead to the
+// finish hands each member of the round its verdict and the lead to the
 // first waiting request, with up to maxRound waiting requests.
-func (q *accountQueue) finish(acct string, round []*member, v verdict) {
+func (q *accountQueue) finish(acct string, round []*member) {
 	for _, m := range round[1:] {
-		m.turn <- turn{v: v}
+		o := m.outcome
+		if o == "" {
+			o = OutcomeCoalesced
+			if m.v != done {
+				o = OutcomeCoalescedRetry
+			}
+		}
+		m.turn <- turn{v: m.v, outcome: o, err: m.err}
 	}
 	q.mu.Lock()
 	p := q.accounts[acct]

@@ -9,6 +9,8 @@ import (
 // trace is the record of one handling, logged as one line and counted in
 // the metrics.
 type trace struct {
+	// omfragad is the account, for bookkeeping; account is what is logged.
+	omfragad  string
 	account   string
 	requestID string
 	fetchID   string

@@ -19,15 +19,14 @@ import (
 // FetchFailed but given back until the window ends: NakWithDelay until
 // 05:00, so it stays in the stream.
 //
-// A nak is a delivery like any other: JetStream counts every delivery
-// toward the consumer's MaxDeliver, and stops delivering after it. So the
-// consumer allows windowDeliveries more than Config.MaxDeliver, the
-// deferral is made only while such a delivery is left, and the worker
-// gives up after NATS trouble (retryOrGiveUp) only after MaxDeliver
-// deliveries besides the one a deferral may have spent.
+// A nak is a delivery like any other, and the worker counts deliveries
+// (the consumer itself has no limit). So the deferral is made only while
+// such a delivery is left, and the worker gives up after NATS trouble
+// (serve, fetch.go) only after MaxDeliver deliveries besides the one a
+// deferral may have spent.
 
-// windowDeliveries are the deliveries the consumer allows beyond
-// MaxDeliver: the one a deferral past the service window spends.
+// windowDeliveries are the deliveries a request gets beyond MaxDeliver:
+// the one a deferral past the service window spends.
 const windowDeliveries = 1
 
 // deferInWindow returns the verdict deferred when the fetch failed inside

@@ -48,10 +48,13 @@ type Config struct {
 	// AckWait before an unacknowledged request is redelivered; default
 	// 30s. Long fetches send in-progress acks every AckWait/3.
 	AckWait time.Duration
-	// MaxDeliver bounds deliveries of one request; default 5. The last
-	// delivery that cannot finish publishes FetchFailed instead of giving
-	// the request back. The consumer allows one more, for a request
-	// deferred past the service window (window.go).
+	// MaxDeliver bounds deliveries of one request; default 5. The worker
+	// counts them (the consumer itself delivers without limit): a request
+	// whose fetch fails on its MaxDeliver-th delivery or later, or that
+	// comes a 2×MaxDeliver-th time (a crash loop), is answered FetchFailed
+	// "exhausted" instead of given back. Conflicts and hand-backs never
+	// give up. A request that was in the stream during a service window
+	// gets one delivery more (window.go).
 	MaxDeliver int
 	// RetryDelay before a request that met a transient NATS error is
 	// delivered again; default 2s.
@@ -154,9 +157,11 @@ func (c Config) withDefaults() Config {
 // ConsumerConfig is the durable pull consumer the workers share.
 func (c Config) ConsumerConfig() jetstream.ConsumerConfig {
 	c = c.withDefaults()
+	// The server delivers without limit: a request given back (a hand-back,
+	// a transient failure) is never dropped silently; the worker counts
+	// deliveries itself and answers FetchFailed when they run out.
 	return contract.ConsumerConfig(contract.ConsumerSettings{
-		// A request deferred past the service window spends a delivery (window.go).
-		Durable: c.Durable, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver + windowDeliveries, Concurrency: c.Concurrency, Replicas: c.Replicas,
+		Durable: c.Durable, AckWait: c.AckWait, MaxDeliver: -1, Concurrency: c.Concurrency, Replicas: c.Replicas,
 	})
 }
 
@@ -174,13 +179,18 @@ type Worker struct {
 	// marked unavailable, and the problems reported.
 	service serviceView
 	hooks   hooks
+	// slots bound the rounds in flight (Concurrency).
+	slots chan struct{}
+	// ackWait is the consumer's: heartbeats and acknowledgements follow it.
+	ackWait     time.Duration
+	unconfirmed unconfirmed
 }
 
 // New prepares a worker: it creates (unless cfg.NoCreate) the fetch
 // stream and the durable consumer.
 func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Store, cfg Config) (*Worker, error) {
 	cfg = cfg.withDefaults()
-	w := &Worker{js: js, api: api, store: store, cfg: cfg, log: cfg.Logger}
+	w := &Worker{js: js, api: api, store: store, cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Concurrency)}
 	var err error
 	if cfg.NoCreate {
 		err = events.RetrySetup(ctx, func(ctx context.Context) (err error) {
@@ -208,6 +218,16 @@ func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Sto
 	if err != nil {
 		return nil, fmt.Errorf("open consumer %s: %w", cfg.Durable, err)
 	}
+	w.ackWait = cfg.AckWait
+	if info := w.cons.CachedInfo(); info != nil {
+		if info.Config.AckWait > 0 {
+			w.ackWait = info.Config.AckWait
+		}
+		if info.Config.MaxDeliver > 0 {
+			cfg.Logger.Warn().Int("maxDeliver", info.Config.MaxDeliver).Str("consumer", cfg.Durable).
+				Msg("the consumer limits deliveries: a request given back on its last delivery is never answered; set max_deliver -1 (the worker counts deliveries itself)")
+		}
+	}
 	return w, nil
 }
 
@@ -233,7 +253,6 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	go w.watchCertificate(ctx)
 
-	sem := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	for {
 		msg, err := iter.Next()
@@ -248,10 +267,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			_ = msg.Nak() // stopping: hand it back untouched
 			continue
 		}
-		sem <- struct{}{}
+		// Every request is handled at once (at most MaxAckPending are
+		// held): it is kept alive from here on, while rounds take the
+		// Concurrency slots.
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer wg.Done()
 			w.handle(workCtx, msg)
 		}()
 	}
