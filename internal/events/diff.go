@@ -389,7 +389,7 @@ func (d *differ) reminders(next *State, correlationID string) {
 		}
 		u.Reminded |= mask
 		ocr := next.OcrNummer
-		d.emit(TypeDueReminder, NewID(d.acct, TypeDueReminder, u.ID, u.Row.Forfallodatum, strconv.Itoa(d.opt.ReminderDays[best])), correlationID, DueReminder{
+		d.emit(TypeDueReminder, reminderID(d.acct, u.ID, u.Row.Forfallodatum, d.opt.ReminderDays[best], d.gen), correlationID, DueReminder{
 			Header:             d.header(false),
 			TransaktionID:      u.ID,
 			Forfallodatum:      u.Row.Forfallodatum,

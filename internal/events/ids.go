@@ -58,3 +58,12 @@ func hex16(h uint64) string {
 	}
 	return hex.EncodeToString(b[:])
 }
+
+// reminderID is the id of the DueReminder of an upcoming row (its id and
+// due date) at a reminder offset (in days), sent from the state of
+// generation gen. A row withdrawn and later back gets the same row id;
+// the generation gives its reminders new ids, while a retried diff (the
+// same state) gives the same.
+func reminderID(omfragad, rowID, due string, offset int, gen string) string {
+	return NewID(omfragad, TypeDueReminder, rowID, due, strconv.Itoa(offset), gen)
+}
