@@ -90,16 +90,24 @@ func (w *Worker) fresh(st *events.State, op skv.Operation, req Request, now time
 // datumFrom chooses the transactions call's first date: the request's; or,
 // once the account's history is known, the day of the last transactions
 // fetch less TxOverlap (back-dated bookings land within it); else the
-// API's default (18 months).
+// API's default (18 months). A date is never more than the API's 915
+// days back (Stockholm calendar): some answer an older one with felkod 2.
 func (w *Worker) datumFrom(st *events.State, req Request) string {
-	if req.DatumFrom != "" || req.Force || st.Seen&events.SeenTransaktioner == 0 || st.TxFetchedOn == "" {
-		return req.DatumFrom
+	const maxLookBackDays = 915
+	from := req.DatumFrom
+	if from == "" && !req.Force && st.Seen&events.SeenTransaktioner != 0 && st.TxFetchedOn != "" {
+		last, err := time.Parse(time.DateOnly, st.TxFetchedOn)
+		if err != nil {
+			return ""
+		}
+		from = last.AddDate(0, 0, -int(w.cfg.TxOverlap.Hours()/24)).Format(time.DateOnly)
 	}
-	last, err := time.Parse(time.DateOnly, st.TxFetchedOn)
-	if err != nil {
-		return ""
+	now := w.cfg.Now().In(contract.Stockholm)
+	earliest := time.Date(now.Year(), now.Month(), now.Day()-maxLookBackDays, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+	if from != "" && from < earliest {
+		return earliest
 	}
-	return last.AddDate(0, 0, -int(w.cfg.TxOverlap.Hours()/24)).Format(time.DateOnly)
+	return from
 }
 
 // apiFor returns the API that serves the request's credential.
