@@ -10,9 +10,12 @@
 //     invalid one, and settles the message once its verdict is known.
 //   - queue.go: takePart joins the account's queue; one round of
 //     requests at a time per account, coalesced into one fetch.
-//   - fetch.go: runFetch loads the account's state, then plan.go (what
-//     to call), call.go (the API), commit.go (store, all or nothing, what
-//     diff.go made of the answers; again after a conflict).
+//   - fetch.go: serve gives each member of a round its verdict: runFetch
+//     loads the account's state (members it records as answered drop
+//     out), then plan.go (what to call), call.go (the API), commit.go
+//     (store, all or nothing, what diff.go made of the answers; again
+//     after a conflict, within the same delivery); giveUp answers the
+//     members whose deliveries ran out.
 //   - outcome.go and trace.go: how the handling ended, in one table of
 //     outcomes with their metric class and log level, and its log line.
 //
