@@ -88,7 +88,7 @@ func TestDeliveryLimit(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	if got := (Config{MaxDeliver: 5}).ConsumerConfig().MaxDeliver; got != 6 {
-		t.Errorf("consumer MaxDeliver %d, want 6: one delivery for a deferral", got)
+	if got := (Config{MaxDeliver: 5}).ConsumerConfig().MaxDeliver; got != -1 {
+		t.Errorf("consumer MaxDeliver %d, want -1: the worker counts deliveries", got)
 	}
 }
