@@ -130,3 +130,11 @@ func (c Config) withDefaults(crash bool) (Config, error) {
 	}
 	return c, errors.Join(errs...)
 }
+
+// servers is the number of embedded NATS servers a crash or burst run starts.
+func (c Config) servers() int {
+	if c.Cluster {
+		return 3
+	}
+	return 1
+}

@@ -60,12 +60,8 @@ func Crash(ctx context.Context, cfg Config) (*CrashReport, error) {
 		return nil, err
 	}
 	start := time.Now()
-	servers := 1
-	if cfg.Cluster {
-		servers = 3
-	}
 	// Redeliver a killed worker's requests soon; drain quickly.
-	e, err := setup(ctx, cfg, servers, []string{"WORKER_ACK_WAIT=5s", "WORKER_DRAIN_TIMEOUT=5s"})
+	e, err := setup(ctx, cfg, envOptions{servers: cfg.servers(), extraEnv: []string{"WORKER_ACK_WAIT=5s", "WORKER_DRAIN_TIMEOUT=5s"}})
 	if err != nil {
 		return nil, err
 	}
@@ -73,31 +69,82 @@ func Crash(ctx context.Context, cfg Config) (*CrashReport, error) {
 	e.workers.supervise = true
 	rep := &CrashReport{Cluster: cfg.Cluster, Accounts: cfg.Accounts, Transactions: cfg.Transactions, Workers: cfg.Workers, Seed: cfg.Seed}
 	now := time.Now()
-	if err := e.createAccounts(now); err != nil {
+	if err := e.prepare(ctx, now); err != nil {
 		return nil, err
 	}
-	consumer := contract.Durable
-	if cfg.Cluster {
-		// A young cluster takes a while before it can place R3 streams:
-		// wait for that so that the workers' own stream creation succeeds.
-		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := waitReplicated(sctx, e.js, 3)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-	}
 	e.logf("crash test: %d NATS server(s), %d worker(s), %d accounts × %d transactions, chaos for %s (dir %s)",
-		servers, cfg.Workers, cfg.Accounts, cfg.Transactions, cfg.Duration, e.dir)
+		cfg.servers(), cfg.Workers, cfg.Accounts, cfg.Transactions, cfg.Duration, e.dir)
+	consumer := contract.Durable
 	if err := e.startWorkers(ctx, consumer); err != nil {
 		return nil, err
 	}
-	r := &crashRunner{e: e, js: e.js, nonce: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), answered: map[string]int{}}
-	followCtx, stopFollow := context.WithCancel(ctx)
-	followDone := make(chan struct{})
-	go func() { defer close(followDone); r.follow(followCtx) }()
-	defer func() { stopFollow(); <-followDone }()
+	r := newCrashRunner(e)
+	defer r.startFollow(ctx)()
+	if err := r.chaos(ctx, start, rep); err != nil {
+		return rep, err
+	}
 
+	// Quiet period: no more changes or kills. One last round after the
+	// last change, then wait until everything is answered and settled.
+	e.logf("chaos over after %d rounds; final round and quiet period", rep.Rounds)
+	quietStart := time.Now()
+	if err := r.publishRound(ctx, rep.Rounds+1); err != nil {
+		return rep, err
+	}
+	if err := r.waitQuiet(ctx, consumer, cfg.Quiet); err != nil {
+		rep.Kills, rep.WorkerRestarts, rep.UnexpectedExits = e.workers.counts()
+		return rep, err
+	}
+	rep.QuietSeconds = time.Since(quietStart).Seconds()
+	e.workers.stop(25 * time.Second)
+	rep.Kills, rep.WorkerRestarts, rep.UnexpectedExits = e.workers.counts()
+	if _, rep.Verdict, err = e.check(ctx, r.requestIDs(), now); err != nil {
+		return rep, err
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if !rep.Verdict.OK() {
+		return rep, fmt.Errorf("%w: see the verdict's problems", errChecks)
+	}
+	if rep.Kills == 0 || rep.NATSRestarts == 0 {
+		return rep, fmt.Errorf("%w: did not crash anything: %d kills, %d NATS restarts", errChecks, rep.Kills, rep.NATSRestarts)
+	}
+	return rep, nil
+}
+
+func newCrashRunner(e *env) *crashRunner {
+	return &crashRunner{e: e, js: e.js, nonce: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), answered: map[string]int{}}
+}
+
+// prepare puts the accounts into the simulator and, on a cluster, waits
+// until it can place R3 streams.
+func (e *env) prepare(ctx context.Context, now time.Time) error {
+	if err := e.createAccounts(now); err != nil {
+		return err
+	}
+	if !e.cfg.Cluster {
+		return nil
+	}
+	// A young cluster takes a while before it can place R3 streams:
+	// wait for that so that the workers' own stream creation succeeds.
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return waitReplicated(sctx, e.js, 3)
+}
+
+// startFollow follows the answers in the background until the returned
+// function is called.
+func (r *crashRunner) startFollow(ctx context.Context) (stop func()) {
+	followCtx, stopFollow := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.follow(followCtx) }()
+	return func() { stopFollow(); <-done }
+}
+
+// chaos changes accounts and publishes a round of requests every second
+// for cfg.Duration while workers are killed at random and a NATS server
+// is restarted half way.
+func (r *crashRunner) chaos(ctx context.Context, start time.Time, rep *CrashReport) error {
+	cfg := r.e.cfg
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 3))
 	killRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 4))
 	chaosCtx, endChaos := context.WithTimeout(ctx, cfg.Duration)
@@ -105,20 +152,7 @@ func Crash(ctx context.Context, cfg Config) (*CrashReport, error) {
 	var chaos sync.WaitGroup
 	var natsRestarts atomic.Int64
 	var natsErr error
-	chaos.Go(func() { // kill workers
-		for {
-			d := cfg.KillMin + time.Duration(killRng.Int64N(int64(cfg.KillMax-cfg.KillMin)+1))
-			select {
-			case <-chaosCtx.Done():
-				return
-			case <-time.After(d):
-			}
-			i := killRng.IntN(cfg.Workers)
-			if err := e.workers.kill(i, time.Duration(killRng.IntN(300))*time.Millisecond); err != nil {
-				e.logf("restart worker %d: %v", i, err)
-			}
-		}
-	})
+	chaos.Go(func() { r.killAtRandom(chaosCtx, killRng) })
 	chaos.Go(func() { // restart a NATS server once, half way
 		select {
 		case <-chaosCtx.Done():
@@ -135,72 +169,82 @@ func Crash(ctx context.Context, cfg Config) (*CrashReport, error) {
 	})
 	stopProgress := r.progress(start, &natsRestarts)
 	defer stopProgress()
-
 	for chaosCtx.Err() == nil {
 		roundStart := time.Now()
-		n := int(cfg.ChangeRate*float64(len(e.accounts)) + 0.5)
-		for _, i := range rng.Perm(len(e.accounts))[:n] {
-			if err := mutate(e.sim, rng, e.accounts[i], time.Now()); err != nil {
-				return rep, err
-			}
-			rep.Changes++
+		n, err := r.change(rng, cfg.ChangeRate)
+		rep.Changes += n
+		if err != nil {
+			return err
 		}
 		rep.Rounds++
 		if err := r.publishRound(ctx, rep.Rounds); err != nil {
-			return rep, err
+			return err
 		}
-		select {
-		case <-chaosCtx.Done():
-		case <-time.After(time.Until(roundStart.Add(time.Second))):
-		}
+		sleepCtx(chaosCtx, time.Until(roundStart.Add(time.Second)))
 	}
 	chaos.Wait()
 	if natsErr != nil {
-		return rep, fmt.Errorf("restart NATS: %w", natsErr)
+		return fmt.Errorf("restart NATS: %w", natsErr)
 	}
 	rep.NATSRestarts = int(natsRestarts.Load())
+	return nil
+}
 
-	// Quiet period: no more changes or kills. One last round after the
-	// last change, then wait until everything is answered and settled.
-	e.logf("chaos over after %d rounds; final round and quiet period", rep.Rounds)
-	quietStart := time.Now()
-	if err := r.publishRound(ctx, rep.Rounds+1); err != nil {
-		return rep, err
+// killAtRandom kills a random worker after a random pause until ctx ends.
+func (r *crashRunner) killAtRandom(ctx context.Context, rng *rand.Rand) {
+	cfg := r.e.cfg
+	for {
+		d := cfg.KillMin + time.Duration(rng.Int64N(int64(cfg.KillMax-cfg.KillMin)+1))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		i := rng.IntN(cfg.Workers)
+		if err := r.e.workers.kill(i, time.Duration(rng.IntN(300))*time.Millisecond); err != nil {
+			r.e.logf("restart worker %d: %v", i, err)
+		}
 	}
-	if err := r.waitQuiet(ctx, consumer, cfg.Quiet); err != nil {
-		rep.Kills, rep.WorkerRestarts, rep.UnexpectedExits = e.workers.counts()
-		return rep, err
-	}
-	rep.QuietSeconds = time.Since(quietStart).Seconds()
-	e.workers.stop(25 * time.Second)
-	rep.Kills, rep.WorkerRestarts, rep.UnexpectedExits = e.workers.counts()
+}
 
+// change changes a share rate of the accounts in the simulator and
+// returns how many it changed.
+func (r *crashRunner) change(rng *rand.Rand, rate float64) (int, error) {
+	accts := r.e.accounts
+	n := int(rate*float64(len(accts)) + 0.5)
+	for k, i := range rng.Perm(len(accts))[:n] {
+		if err := mutate(r.e.sim, rng, accts[i], time.Now()); err != nil {
+			return k, err
+		}
+	}
+	return n, nil
+}
+
+// requestIDs returns the ids of the requests published so far.
+func (r *crashRunner) requestIDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.requests...)
+}
+
+// check reads every event in the stream and checks it against the
+// simulator's accounts and the requests published.
+func (e *env) check(ctx context.Context, requests []string, now time.Time) ([]storedEvent, Verdict, error) {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	evs, err := readEvents(rctx, e.js)
 	if err != nil {
-		return rep, fmt.Errorf("read events: %w", err)
+		return nil, Verdict{}, fmt.Errorf("read events: %w", err)
 	}
 	accts := make([]sim.Account, 0, len(e.accounts))
 	for _, omf := range e.accounts {
 		a, ok := e.sim.Account(omf)
 		if !ok {
-			return rep, fmt.Errorf("account %s vanished from the simulator", omf)
+			return evs, Verdict{}, fmt.Errorf("account %s vanished from the simulator", omf)
 		}
 		accts = append(accts, a)
 	}
-	r.mu.Lock()
-	reqs := append([]string(nil), r.requests...)
-	r.mu.Unlock()
-	rep.Verdict = verify(evs, accts, reqs, now)
-	rep.Seconds = time.Since(start).Seconds()
-	if !rep.Verdict.OK() {
-		return rep, fmt.Errorf("%w: see the verdict's problems", errChecks)
-	}
-	if rep.Kills == 0 || rep.NATSRestarts == 0 {
-		return rep, fmt.Errorf("%w: did not crash anything: %d kills, %d NATS restarts", errChecks, rep.Kills, rep.NATSRestarts)
-	}
-	return rep, nil
+	return evs, verify(evs, accts, requests, now), nil
 }
 
 // publishRound publishes a refresh of every account, each with a unique

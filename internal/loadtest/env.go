@@ -30,6 +30,8 @@ type env struct {
 	simRoot  string
 	workers  *workerSet
 	accounts []string
+	// net holds the proxies of a fault run; nil otherwise.
+	net *network
 }
 
 func (e *env) logf(format string, args ...any) {
@@ -38,9 +40,22 @@ func (e *env) logf(format string, args ...any) {
 	}
 }
 
+// envOptions are what a kind of run asks of its environment.
+type envOptions struct {
+	// servers is the number of embedded NATS servers (ignored with NATSURL).
+	servers int
+	// extraEnv is added to every worker's environment.
+	extraEnv []string
+	// proxied puts the workers' links to NATS and the API, and the
+	// cluster's routes, behind Toxiproxy (fault runs; embedded NATS and
+	// simulator only).
+	proxied bool
+	// maxStore caps each embedded server's JetStream file storage; 0: none.
+	maxStore int64
+}
+
 // setup prepares everything but the accounts and the workers' start.
-// servers is the number of embedded NATS servers (ignored with NATSURL).
-func setup(ctx context.Context, cfg Config, servers int, extraEnv []string) (*env, error) {
+func setup(ctx context.Context, cfg Config, o envOptions) (*env, error) {
 	e := &env{cfg: cfg, dir: cfg.Dir}
 	if e.dir == "" {
 		d, err := os.MkdirTemp("", "skattekonto-loadtest-")
@@ -57,46 +72,22 @@ func setup(ctx context.Context, cfg Config, servers int, extraEnv []string) (*en
 			e.close()
 		}
 	}()
-
-	var err error
-	if cfg.NATSURL != "" {
-		if e.nats, err = externalNATS(cfg.NATSURL); err != nil {
-			return nil, err
-		}
-	} else {
-		if e.nats, err = startNATS(e.dir, servers); err != nil {
-			return nil, err
-		}
-		e.embedded = true
+	if o.proxied {
+		e.net = newNetwork()
 	}
-	if e.nc, e.js, err = connect(e.nats.URL()); err != nil {
+	if err := e.setupNATS(ctx, o); err != nil {
 		return nil, err
 	}
-	if err := waitJetStream(ctx, e.js); err != nil {
+	if err := e.setupSim(); err != nil {
 		return nil, err
 	}
-
-	if cfg.SimURL != "" {
-		r, err := newRemoteSim(strings.TrimRight(cfg.SimURL, "/"))
-		if err != nil {
-			return nil, err
-		}
-		e.sim, e.simRoot = r, r.root
-	} else {
-		l, err := startLocalSim(sim.Config{ClientID: sim.DefaultClientID, ClientSecret: sim.DefaultClientSecret,
-			Latency: cfg.Latency, RateLimit: cfg.SimRateLimit})
-		if err != nil {
-			return nil, err
-		}
-		e.sim, e.local, e.simRoot = l, l, l.root
-	}
-
 	bin, args := cfg.WorkerBin, cfg.WorkerArgs
 	switch {
 	case cfg.SelfWorker != "":
 		bin = cfg.SelfWorker
 	case bin == "":
 		e.logf("building ./cmd/worker")
+		var err error
 		if bin, err = buildWorker(ctx, e.dir); err != nil {
 			return nil, err
 		}
@@ -104,25 +95,7 @@ func setup(ctx context.Context, cfg Config, servers int, extraEnv []string) (*en
 	if cfg.SelfWorker == "" {
 		args = nil
 	}
-	replicas := 1
-	if servers > 1 && cfg.NATSURL == "" {
-		replicas = 3
-	}
-	base := []string{
-		"NATS_URL=" + e.nats.URL(),
-		"SKV_BASE_URL=" + e.simRoot + sim.APIPrefix,
-		"SKV_TOKEN_URL=" + e.simRoot + sim.TokenPath,
-		"SKV_CLIENT_ID=" + sim.DefaultClientID,
-		"SKV_CLIENT_SECRET=" + sim.DefaultClientSecret,
-		"SKV_RATE_LIMIT=" + strconv.FormatFloat(cfg.RateLimit, 'f', -1, 64),
-		"LOG_LEVEL=" + cfg.LogLevel,
-		"LOG_FORMAT=json",
-		"STREAM_REPLICAS=" + strconv.Itoa(replicas),
-	}
-	if cfg.Concurrency > 0 {
-		base = append(base, "WORKER_CONCURRENCY="+strconv.Itoa(cfg.Concurrency))
-	}
-	base = append(base, extraEnv...)
+	base := e.workerEnv(o)
 	e.workers = &workerSet{
 		bin:    bin,
 		args:   args,
@@ -133,6 +106,89 @@ func setup(ctx context.Context, cfg Config, servers int, extraEnv []string) (*en
 	}
 	ok = true
 	return e, nil
+}
+
+// setupNATS starts the embedded servers (behind proxies when e.net is
+// set) or takes the external ones, and connects the tool.
+func (e *env) setupNATS(ctx context.Context, o envOptions) error {
+	var err error
+	switch {
+	case e.cfg.NATSURL != "":
+		if e.nats, err = externalNATS(e.cfg.NATSURL); err != nil {
+			return err
+		}
+	default:
+		if e.nats, err = planNATS(e.dir, o.servers); err != nil {
+			return err
+		}
+		for i := range e.nats.cfgs {
+			e.nats.cfgs[i].MaxStore = o.maxStore
+		}
+		if e.net != nil {
+			if err := e.net.wireNATS(e.nats); err != nil {
+				return err
+			}
+		}
+		if err := e.nats.startAll(); err != nil {
+			return err
+		}
+		e.embedded = true
+	}
+	if e.nc, e.js, err = connect(e.nats.URL()); err != nil {
+		return err
+	}
+	return waitJetStream(ctx, e.js)
+}
+
+// setupSim starts the simulator in process or takes the running one.
+func (e *env) setupSim() error {
+	if e.cfg.SimURL != "" {
+		r, err := newRemoteSim(strings.TrimRight(e.cfg.SimURL, "/"))
+		if err != nil {
+			return err
+		}
+		e.sim, e.simRoot = r, r.root
+		return nil
+	}
+	l, err := startLocalSim(sim.Config{ClientID: sim.DefaultClientID, ClientSecret: sim.DefaultClientSecret,
+		Latency: e.cfg.Latency, RateLimit: e.cfg.SimRateLimit})
+	if err != nil {
+		return err
+	}
+	e.sim, e.local, e.simRoot = l, l, l.root
+	return nil
+}
+
+// workerEnv is the environment every worker process gets.
+func (e *env) workerEnv(o envOptions) []string {
+	natsURL, apiRoot := e.nats.URL(), e.simRoot
+	if e.net != nil {
+		natsURL = e.net.natsURL()
+		if root, err := e.net.wireAPI(e.simRoot); err == nil {
+			apiRoot = root
+		} else {
+			e.logf("no proxy in front of the API: %v", err)
+		}
+	}
+	replicas := 1
+	if o.servers > 1 && e.cfg.NATSURL == "" {
+		replicas = 3
+	}
+	base := []string{
+		"NATS_URL=" + natsURL,
+		"SKV_BASE_URL=" + apiRoot + sim.APIPrefix,
+		"SKV_TOKEN_URL=" + apiRoot + sim.TokenPath,
+		"SKV_CLIENT_ID=" + sim.DefaultClientID,
+		"SKV_CLIENT_SECRET=" + sim.DefaultClientSecret,
+		"SKV_RATE_LIMIT=" + strconv.FormatFloat(e.cfg.RateLimit, 'f', -1, 64),
+		"LOG_LEVEL=" + e.cfg.LogLevel,
+		"LOG_FORMAT=json",
+		"STREAM_REPLICAS=" + strconv.Itoa(replicas),
+	}
+	if e.cfg.Concurrency > 0 {
+		base = append(base, "WORKER_CONCURRENCY="+strconv.Itoa(e.cfg.Concurrency))
+	}
+	return append(base, o.extraEnv...)
 }
 
 // createAccounts puts cfg.Accounts realistic accounts into the simulator.
@@ -188,6 +244,9 @@ func (e *env) waitPulling(ctx context.Context, consumer string, n int) error {
 func (e *env) close() {
 	if e.workers != nil {
 		e.workers.stop(25 * time.Second)
+	}
+	if e.net != nil {
+		e.net.close()
 	}
 	if e.nc != nil {
 		e.nc.Close()

@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	start := time.Now()
-	e, err := setup(ctx, cfg, 1, nil)
+	e, err := setup(ctx, cfg, envOptions{servers: 1})
 	if err != nil {
 		return nil, err
 	}

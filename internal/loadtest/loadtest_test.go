@@ -125,6 +125,12 @@ func TestVerify(t *testing.T) {
 		check func(v Verdict) bool
 	}{
 		{"duplicate", append(append([]storedEvent(nil), good...), good[0]), []string{"r1"}, func(v Verdict) bool { return v.Duplicates == 1 }},
+		// A second stored copy of an answer is a duplicate event, not a second answer.
+		{"duplicate answer", append(append([]storedEvent(nil), good...), good[len(good)-1]), []string{"r1"},
+			func(v Verdict) bool { return v.Duplicates == 1 && v.AnsweredTwice == 0 }},
+		{"answered twice", append(append([]storedEvent(nil), good...), ev(t, 12, events.Event{ID: "fc2", Type: events.TypeFetchFailed,
+			Subject: acct, Time: now, Data: events.FetchFailed{Reason: "exhausted", RequestIDs: []string{"r1"}}})), []string{"r1"},
+			func(v Verdict) bool { return v.AnsweredTwice == 1 && v.Failed == 1 && v.Duplicates == 0 }},
 		{"missing", good[1:], []string{"r1"}, func(v Verdict) bool { return v.Missing == 1 }},
 		{"unanswered", good, []string{"r1", "r2"}, func(v Verdict) bool { return v.Unanswered == 1 }},
 		{"unknown answer", good, nil, func(v Verdict) bool { return v.UnknownAnswers == 1 }},

@@ -67,9 +67,12 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startNATS starts n embedded servers under dir: one standalone server, or
+// planNATS plans n embedded servers under dir: one standalone server, or
 // (n > 1) a JetStream cluster of n servers on loopback with fixed ports.
-func startNATS(dir string, n int) (*natsEnv, error) {
+// It picks their ports and store directories without starting them, so
+// that the caller can adjust their configurations (routes through
+// proxies, a storage limit) before startAll.
+func planNATS(dir string, n int) (*natsEnv, error) {
 	e := &natsEnv{}
 	clientPorts := make([]int, n)
 	clusterPorts := make([]int, n)
@@ -107,7 +110,13 @@ func startNATS(dir string, n int) (*natsEnv, error) {
 		e.urls = append(e.urls, "nats://127.0.0.1:"+strconv.Itoa(clientPorts[i]))
 	}
 	e.servers = make([]*server.Server, n)
-	// A clustered server waits for its peers: start them together.
+	return e, nil
+}
+
+// startAll starts every planned server; a clustered server waits for its
+// peers, so they start together.
+func (e *natsEnv) startAll() error {
+	n := len(e.cfgs)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -116,9 +125,9 @@ func startNATS(dir string, n int) (*natsEnv, error) {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		e.shutdown()
-		return nil, err
+		return err
 	}
-	return e, nil
+	return nil
 }
 
 func (e *natsEnv) start(i int) error {
@@ -162,8 +171,10 @@ func (e *natsEnv) shutdown() {
 
 // connect connects the tool itself, reconnecting for ever.
 func connect(url string) (*nats.Conn, jetstream.JetStream, error) {
+	// The servers a fault run starts advertise the workers' proxies: the
+	// tool keeps to the URLs it was given.
 	nc, err := nats.Connect(url, nats.Name("skattekonto-loadtest"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(false))
+		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(false), nats.IgnoreDiscoveredServers())
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS: %w", err)
 	}

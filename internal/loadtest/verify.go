@@ -27,6 +27,8 @@ type storedEvent struct {
 	RequestIDs    []string
 	TransaktionID string
 	Current       *balance
+	// Reason is a FetchFailed's reason.
+	Reason string
 }
 
 type balance struct {
@@ -50,6 +52,7 @@ func parseEvent(seq uint64, msgID string, body []byte) (storedEvent, error) {
 		TransaktionID string   `json:"transaktionId"`
 		Current       *balance `json:"current"`
 		RequestIDs    []string `json:"requestIds"`
+		Reason        string   `json:"reason"`
 	}
 	switch events.Type(ev.Type) {
 	case events.TypeNewTransaction, events.TypeBalanceChanged, events.TypeFetchCompleted, events.TypeFetchFailed:
@@ -63,7 +66,7 @@ func parseEvent(seq uint64, msgID string, body []byte) (storedEvent, error) {
 	case events.TypeBalanceChanged:
 		ev.Current = data.Current
 	case events.TypeFetchCompleted, events.TypeFetchFailed:
-		ev.RequestIDs = data.RequestIDs
+		ev.RequestIDs, ev.Reason = data.RequestIDs, data.Reason
 		if ce.RequestID != "" && !slices.Contains(ev.RequestIDs, ce.RequestID) {
 			ev.RequestIDs = append(ev.RequestIDs, ce.RequestID)
 		}
@@ -156,43 +159,66 @@ func (v *Verdict) problem(format string, args ...any) {
 // the requests published.
 func verify(evs []storedEvent, accounts []sim.Account, requests []string, now time.Time) Verdict {
 	v := Verdict{EventsChecked: len(evs), Requests: len(requests)}
-	byID := map[string]int{}
-	txSeen := map[string]int{}
-	answers := map[string]int{}
-	failed := map[string]bool{}
-	last := map[string]*balance{}
+	t := v.tally(evs)
+	v.checkAccounts(t, accounts, now)
+	v.checkRequests(t, requests)
+	return v
+}
+
+// tally is what verify counts of the events.
+type tally struct {
+	byID    map[string]int      // copies of each event id
+	txSeen  map[string]int      // NewTransaction ids
+	answers map[string]int      // answers per request id (each answer event once)
+	failed  map[string]bool     // request ids answered with FetchFailed
+	last    map[string]*balance // each account's last BalanceChanged
+}
+
+// tally counts the events and checks each event's Nats-Msg-Id and that
+// no id is stored twice.
+func (v *Verdict) tally(evs []storedEvent) tally {
+	t := tally{byID: map[string]int{}, txSeen: map[string]int{}, answers: map[string]int{}, failed: map[string]bool{}, last: map[string]*balance{}}
 	for _, ev := range evs {
-		byID[ev.ID]++
+		t.byID[ev.ID]++
 		if ev.MsgID != ev.ID {
 			v.MsgIDMismatch++
 			v.problem("event %d: Nats-Msg-Id %q, id %q", ev.Seq, ev.MsgID, ev.ID)
 		}
 		switch events.Type(ev.Type) {
 		case events.TypeNewTransaction:
-			txSeen[ev.ID]++
+			t.txSeen[ev.ID]++
 		case events.TypeBalanceChanged:
-			last[ev.Subject] = ev.Current
+			t.last[ev.Subject] = ev.Current
 		case events.TypeFetchCompleted, events.TypeFetchFailed:
+			if t.byID[ev.ID] > 1 {
+				break // a second stored copy: a duplicate event, counted below, not a second answer
+			}
 			for _, id := range ev.RequestIDs {
-				answers[id]++
+				t.answers[id]++
 				if ev.Type == string(events.TypeFetchFailed) {
-					failed[id] = true
+					t.failed[id] = true
 				}
 			}
 		}
 	}
-	for id, n := range byID {
+	for id, n := range t.byID {
 		if n > 1 {
 			v.Duplicates += n - 1
 			v.problem("event id %s stored %d times", id, n)
 		}
 	}
+	return t
+}
+
+// checkAccounts checks every account's last balance and that its booked
+// rows, and only those, produced a NewTransaction.
+func (v *Verdict) checkAccounts(t tally, accounts []sim.Account, now time.Time) {
 	expected := map[string]bool{}
 	for _, a := range accounts {
 		for _, id := range expectedNewTransactions(a, now) {
 			expected[id] = true
 		}
-		b := last[a.Omfragad]
+		b := t.last[a.Omfragad]
 		if b == nil || b.SaldoSkatteverket == nil || b.SaldoKronofogden == nil ||
 			*b.SaldoSkatteverket != a.SaldoSkatteverket || *b.SaldoKronofogden != a.SaldoKronofogden {
 			v.BalanceWrong++
@@ -206,21 +232,26 @@ func verify(evs []storedEvent, accounts []sim.Account, requests []string, now ti
 	}
 	v.ExpectedTransactions = len(expected)
 	for id := range expected {
-		if txSeen[id] == 0 {
+		if t.txSeen[id] == 0 {
 			v.Missing++
 			v.problem("NewTransaction %s missing", id)
 		}
 	}
-	for id := range txSeen {
+	for id := range t.txSeen {
 		if !expected[id] {
 			v.Unexpected++
 			v.problem("NewTransaction %s not expected", id)
 		}
 	}
+}
+
+// checkRequests checks that every request published has exactly one
+// answer and that no answer names a request never published.
+func (v *Verdict) checkRequests(t tally, requests []string) {
 	published := map[string]bool{}
 	for _, id := range requests {
 		published[id] = true
-		switch n := answers[id]; {
+		switch n := t.answers[id]; {
 		case n == 0:
 			v.Unanswered++
 			v.problem("request %s unanswered", id)
@@ -228,16 +259,15 @@ func verify(evs []storedEvent, accounts []sim.Account, requests []string, now ti
 			v.AnsweredTwice++
 			v.problem("request %s answered %d times", id, n)
 		}
-		if failed[id] {
+		if t.failed[id] {
 			v.Failed++
 			v.problem("request %s answered with FetchFailed", id)
 		}
 	}
-	for id := range answers {
+	for id := range t.answers {
 		if !published[id] {
 			v.UnknownAnswers++
 			v.problem("answer for request %s that was never published", id)
 		}
 	}
-	return v
 }

@@ -29,6 +29,16 @@ type Config struct {
 	// user's key) is who a client without credentials connects as.
 	Users      []*server.NkeyUser
 	NoAuthUser string
+
+	// MaxStore caps JetStream's file storage in bytes; 0: the server's
+	// default (most of the disk).
+	MaxStore int64
+	// ClientAdvertise is the host:port the server tells clients to
+	// reconnect to instead of its own listen address; ClusterAdvertise is
+	// the route address it tells other servers. Empty: its own. (A test
+	// that puts proxies in front of the servers sets both.)
+	ClientAdvertise  string
+	ClusterAdvertise string
 }
 
 // Start starts a server and waits until it accepts connections.
@@ -52,11 +62,15 @@ func Start(cfg Config) (*server.Server, error) {
 		NoLog:      true,
 		Nkeys:      cfg.Users,
 		NoAuthUser: cfg.NoAuthUser,
+
+		JetStreamMaxStore: cfg.MaxStore,
+		ClientAdvertise:   cfg.ClientAdvertise,
 	}
 	if cfg.ClusterName != "" {
 		opts.Cluster.Name = cfg.ClusterName
 		opts.Cluster.Host = cfg.Host
 		opts.Cluster.Port = cfg.ClusterPort
+		opts.Cluster.Advertise = cfg.ClusterAdvertise
 		routes, err := routeURLs(cfg.Routes)
 		if err != nil {
 			return nil, err
