@@ -4,6 +4,8 @@
 //	go run ./cmd/loadtest [flags]          # load: throughput, latency, API calls, CPU, RSS, storage
 //	go run ./cmd/loadtest -crash [flags]   # kill workers and NATS at random, then check the stream
 //	go run ./cmd/loadtest -crash -cluster  # the same on a three-node JetStream cluster
+//	go run ./cmd/loadtest -burst [flags]   # bursts of requests on several workers: one answer each?
+//	go run ./cmd/loadtest -burst -fault all  # the same with each network and storage fault in turn
 //
 // It starts NATS and the API simulator in process (or uses -nats-url and
 // -sim-url on loopback), builds ./cmd/worker and runs workers as separate
@@ -24,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,6 +51,18 @@ var errVerdict = errors.New("verdict: FAIL")
 const intro = `usage: go run ./cmd/loadtest [flags]           load: throughput, latency, API calls, CPU, RSS, storage
        go run ./cmd/loadtest -crash [flags]    kill workers and NATS at random, then check the stream
        go run ./cmd/loadtest -crash -cluster   the same on a three-node JetStream cluster
+       go run ./cmd/loadtest -burst [flags]    bursts of requests per account on several workers, optionally
+                                               with kills, a NATS restart and a fault (-fault); then check
+                                               that every request has exactly one answer
+
+A burst run checks, from the events stream: every requestId has exactly
+one answer naming it (its requestid, or listed in data.requestIds of a
+FetchCompleted or FetchFailed), no event id is stored twice, no
+NewTransaction is missing and every final balance is right. Duplicates,
+losses and wrong balances always fail it; requests never answered or
+answered twice fail it only with -strict-answers (else they are figures).
+Fault kinds (-fault, comma-separated, or all): nats-cut, latency,
+bandwidth, api-reset, partition (with -cluster), storage-full.
 
 It starts NATS and the API simulator (or uses -nats-url and -sim-url on
 loopback) and runs workers as separate processes. The JSON report goes to
@@ -60,10 +75,11 @@ flags:
 
 // flags are the command line: the library's Config and the tool's own.
 type flags struct {
-	cfg                  loadtest.Config
-	crash, workerMode    bool
-	jsonFile, cpuprofile string
-	quiet                bool
+	cfg                      loadtest.Config
+	crash, burst, workerMode bool
+	jsonFile, cpuprofile     string
+	quiet                    bool
+	faults                   []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -102,17 +118,69 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.BoolVar(&cfg.Cluster, "cluster", false, "crash: three NATS servers in a JetStream cluster, R3 streams")
 	fs.DurationVar(&cfg.KillMin, "kill-min", 500*time.Millisecond, "crash: shortest pause between worker kills")
 	fs.DurationVar(&cfg.KillMax, "kill-max", 3*time.Second, "crash: longest pause between worker kills")
-	fs.DurationVar(&cfg.Quiet, "quiet-timeout", 90*time.Second, "crash: bound on the wait for every answer after the chaos")
+	fs.DurationVar(&cfg.Quiet, "quiet-timeout", 90*time.Second, "crash: bound on the wait for every answer after the chaos (burst: default 3m)")
+	fault := burstFlags(fs, &f)
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if f.burst {
+		return f, burstDefaults(fs, &f, *fault)
+	}
 	if cfg.Rounds == 0 {
 		cfg.Rounds = -1 // none: the library's zero means its default
 	}
 	return f, nil
+}
+
+// burstFlags defines the flags of the burst test and returns -fault's value.
+func burstFlags(fs *flag.FlagSet, f *flags) *string {
+	cfg := &f.cfg
+	fs.BoolVar(&f.burst, "burst", false, "run the burst test (defaults: 6 accounts, 2 workers, 40 rounds)")
+	fs.IntVar(&cfg.BurstSize, "burst-size", 5, "burst: fetch requests per account in each round, each with its own requestId")
+	fs.DurationVar(&cfg.RoundInterval, "round-interval", time.Second, "burst: time from one round to the next")
+	fs.BoolVar(&cfg.KillEachRound, "kill-each-round", false, "burst: SIGKILL one worker in each round, each in turn")
+	fs.BoolVar(&cfg.NATSRestart, "nats-restart", false, "burst: restart a NATS server (a cluster's events stream leader) once, half way")
+	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "burst: the workers' WORKER_ACK_WAIT (default: the worker's own)")
+	fs.DurationVar(&cfg.FaultHold, "fault-hold", 0, "burst: how long a partition or a full storage lasts (default 15s and 10s)")
+	fs.BoolVar(&cfg.StrictAnswers, "strict-answers", false, "burst: fail when a request is never answered or answered twice (else only reported)")
+	return fs.String("fault", "", "burst: fault kinds to inject, one run each, comma-separated: "+strings.Join(loadtest.FaultKinds, ", ")+
+		", none, or all (partition only with -cluster)")
+}
+
+// burstDefaults leaves the crash test's defaults of -rounds and
+// -quiet-timeout to the burst test's own and reads -fault.
+func burstDefaults(fs *flag.FlagSet, f *flags, fault string) error {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if f.crash {
+		return errors.New("-burst and -crash: choose one")
+	}
+	if !set["rounds"] {
+		f.cfg.Rounds = 0
+	}
+	if !set["quiet-timeout"] {
+		f.cfg.Quiet = 0
+	}
+	if f.cfg.Rounds <= 0 && set["rounds"] {
+		return errors.New("-rounds: a burst run wants at least 1")
+	}
+	for _, k := range strings.Split(fault, ",") {
+		switch k = strings.TrimSpace(k); k {
+		case "":
+		case "all":
+			for _, kind := range loadtest.FaultKinds {
+				if kind != loadtest.FaultPartition || f.cfg.Cluster {
+					f.faults = append(f.faults, kind)
+				}
+			}
+		default:
+			f.faults = append(f.faults, k)
+		}
+	}
+	return nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -130,12 +198,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		f.cfg.Progress = stderr
 	}
 	if f.cpuprofile != "" {
-		if f.crash {
+		if f.crash || f.burst {
 			return errors.New("-cpuprofile is for load runs")
 		}
 		if err := profileWorkers(&f.cfg, f.cpuprofile); err != nil {
 			return err
 		}
+	}
+	if f.burst {
+		runs, err := loadtest.BurstSuite(ctx, f.cfg, f.faults)
+		if runs == nil {
+			return err
+		}
+		return finish(stdout, stderr, f.jsonFile, runs, err)
 	}
 	if f.crash {
 		rep, err := loadtest.Crash(ctx, f.cfg)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -56,8 +58,71 @@ type Config struct {
 	Cluster bool
 	// KillMin and KillMax bound the pause between worker kills; default 0.5s and 3s.
 	KillMin, KillMax time.Duration
-	// Quiet bounds the wait for every answer after the chaos; default 90s.
+	// Quiet bounds the wait for every answer after the chaos; default 90s
+	// (burst: 3m).
 	Quiet time.Duration
+
+	// Burst test (Burst): Rounds rounds (default 40) of BurstSize requests
+	// per account (default 5), one round every RoundInterval (default 1s),
+	// on 6 accounts and 2 workers unless set.
+	BurstSize     int
+	RoundInterval time.Duration
+	// KillEachRound kills one worker with SIGKILL in every round, each
+	// worker in turn; NATSRestart restarts a NATS server (a cluster's
+	// events stream leader) once, half way.
+	KillEachRound bool
+	NATSRestart   bool
+	// AckWait is the workers' WORKER_ACK_WAIT; 0: the worker's default.
+	AckWait time.Duration
+	// Fault is the fault a burst run injects (FaultKinds); empty: none.
+	Fault string
+	// FaultHold is how long a partition or a full storage lasts; 0: 15s
+	// for a partition, 10s for storage.
+	FaultHold time.Duration
+	// StrictAnswers fails a burst run when a request has no answer or two;
+	// without it those figures are reported and only events, losses and
+	// balances decide the verdict.
+	StrictAnswers bool
+}
+
+// burstDefaults applies a burst run's defaults and validates.
+func (c Config) burstDefaults() (Config, error) {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.Accounts, 6)
+	def(&c.Workers, 2)
+	def(&c.Rounds, 40)
+	def(&c.BurstSize, 5)
+	if c.ChangeRate == 0 {
+		c.ChangeRate = 0.5
+	}
+	if c.RoundInterval == 0 {
+		c.RoundInterval = time.Second
+	}
+	if c.Quiet == 0 {
+		c.Quiet = 3 * time.Minute
+	}
+	c, err := c.withDefaults(true)
+	var errs []error
+	if c.BurstSize < 1 || c.BurstSize > 100 {
+		errs = append(errs, fmt.Errorf("burst size %d: want 1 to 100", c.BurstSize))
+	}
+	if c.Rounds < 1 {
+		errs = append(errs, fmt.Errorf("rounds %d: a burst run wants at least 1", c.Rounds))
+	}
+	if c.AckWait < 0 || c.RoundInterval < 0 || c.FaultHold < 0 {
+		errs = append(errs, errors.New("ack wait, round interval and fault hold: none may be negative"))
+	}
+	if !slices.Contains(FaultKinds, c.Fault) && c.Fault != "" {
+		errs = append(errs, fmt.Errorf("fault %q: want one of %s", c.Fault, strings.Join(FaultKinds, ", ")))
+	}
+	if c.Fault == FaultPartition && !c.Cluster {
+		errs = append(errs, errors.New("fault partition: needs a cluster (-cluster)"))
+	}
+	return c, errors.Join(append([]error{err}, errs...)...)
 }
 
 func (c Config) withDefaults(crash bool) (Config, error) {

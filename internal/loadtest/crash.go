@@ -47,6 +47,8 @@ type crashRunner struct {
 	requests []string
 	answered map[string]int
 	lastSeq  uint64
+	// retries counts publishes repeated after an error.
+	retries atomic.Int64
 }
 
 // Crash runs the crash test: accounts change while worker processes are
@@ -285,6 +287,7 @@ func (r *crashRunner) publish(ctx context.Context, omf, id string) error {
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			return fmt.Errorf("publish request %s: %w", id, err)
 		}
+		r.retries.Add(1)
 		time.Sleep(100 * time.Millisecond)
 	}
 }

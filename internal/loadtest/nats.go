@@ -239,3 +239,10 @@ func waitReplicated(ctx context.Context, js jetstream.JetStream, replicas int) e
 		}
 	}
 }
+
+// server returns server i, nil while it is stopped.
+func (e *natsEnv) server(i int) *server.Server {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.servers[i]
+}

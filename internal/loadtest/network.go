@@ -12,6 +12,7 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/rs/zerolog"
+	zlog "github.com/rs/zerolog/log"
 )
 
 // network puts Toxiproxy proxies, run in process, on the links a fault
@@ -33,8 +34,13 @@ type network struct {
 }
 
 func newNetwork() *network {
+	// Toxiproxy's bandwidth toxic logs to zerolog's global logger, at
+	// trace level: the tool has no use for it.
+	quietToxics.Do(func() { zlog.Logger = zerolog.Nop() })
 	return &network{srv: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())}
 }
+
+var quietToxics sync.Once
 
 // proxy starts a proxy on a free loopback port in front of upstream.
 func (n *network) proxy(name, upstream string) (*toxiproxy.Proxy, error) {
