@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/loadtest"
 )
@@ -38,7 +40,8 @@ func TestHelp(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-accounts", "x"}, {"stray"}, {"-crash", "-cpuprofile", "p"}} {
+	for _, args := range [][]string{{"-accounts", "x"}, {"stray"}, {"-crash", "-cpuprofile", "p"}, {"-burst", "-crash"},
+		{"-burst", "-cpuprofile", "p"}, {"-burst", "-fault", "flood"}, {"-burst", "-fault", "partition"}, {"-burst", "-rounds", "0"}} {
 		var out, errOut strings.Builder
 		if err := run(t.Context(), args, &out, &errOut); err == nil || errors.Is(err, errVerdict) {
 			t.Errorf("%q: error %v", args, err)
@@ -106,5 +109,58 @@ func TestFinish(t *testing.T) {
 				t.Errorf("stderr ends with %q, want one verdict line %q:\n%s", last, tc.verdict, errOut.String())
 			}
 		})
+	}
+}
+
+// TestBurstFlags: -burst leaves -rounds and -quiet-timeout to the burst
+// test's defaults unless given, and -fault all means every kind the mode
+// can run (partition only on a cluster).
+func TestBurstFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		rounds int
+		quiet  time.Duration
+		faults []string
+	}{
+		{[]string{"-burst"}, 0, 0, nil},
+		{[]string{"-burst", "-rounds", "12", "-quiet-timeout", "1m", "-fault", "nats-cut, latency"}, 12, time.Minute, []string{"nats-cut", "latency"}},
+		{[]string{"-burst", "-fault", "all"}, 0, 0, []string{"nats-cut", "latency", "bandwidth", "api-reset", "storage-full"}},
+		{[]string{"-burst", "-cluster", "-fault", "none,all"}, 0, 0, []string{"none", "nats-cut", "latency", "bandwidth", "api-reset", "partition", "storage-full"}},
+	} {
+		f, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if !f.burst || f.cfg.Rounds != tc.rounds || f.cfg.Quiet != tc.quiet || !slices.Equal(f.faults, tc.faults) {
+			t.Errorf("%q: burst %v, rounds %d, quiet %s, faults %q; want rounds %d, quiet %s, faults %q",
+				tc.args, f.burst, f.cfg.Rounds, f.cfg.Quiet, f.faults, tc.rounds, tc.quiet, tc.faults)
+		}
+	}
+}
+
+// TestFinishBurst: a burst run's JSON is one object with its runs, each
+// with the figures .ci/faults.sh reads.
+func TestFinishBurst(t *testing.T) {
+	runs := &loadtest.BurstRuns{Runs: []*loadtest.BurstReport{{Fault: "none", Settled: true}}}
+	var out, errOut strings.Builder
+	if err := finish(&out, &errOut, "", runs, nil); err != nil {
+		t.Fatalf("finish: %v\n%s", err, errOut.String())
+	}
+	if got := jsonKeys(t, []byte(out.String())); !slices.Equal(got, []string{"runs"}) {
+		t.Fatalf("JSON keys %q, want runs", got)
+	}
+	var doc struct {
+		Runs []map[string]any `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &doc); err != nil || len(doc.Runs) != 1 {
+		t.Fatalf("runs: %v, %v", doc, err)
+	}
+	for _, k := range []string{"fault", "requests", "unanswered", "answeredTwice", "duplicates", "missing", "balanceWrong", "faults", "strictAnswers"} {
+		if _, ok := doc.Runs[0][k]; !ok {
+			t.Errorf("run lacks %q: %v", k, doc.Runs[0])
+		}
+	}
+	if !strings.Contains(errOut.String(), "verdict: PASS") {
+		t.Errorf("summary: %s", errOut.String())
 	}
 }

@@ -258,7 +258,8 @@ func (b *burstRunner) publishBurst(ctx context.Context, round string, size int) 
 
 // settle waits until every request is answered and the fetch consumer is
 // idle (settled), or until the consumer has been idle for idleFor without
-// a new answer (what is unanswered then stays so), or the quiet limit.
+// a new answer while the answers were read to the end of the stream (what
+// is unanswered then stays so), or the quiet limit.
 func (b *burstRunner) settle(ctx context.Context) (bool, error) {
 	const idleFor = 5 * time.Second
 	qctx, cancel := context.WithTimeout(ctx, b.e.cfg.Quiet)
@@ -274,7 +275,7 @@ func (b *burstRunner) settle(ctx context.Context) (bool, error) {
 		switch {
 		case idle && open == 0:
 			return true, nil
-		case idle && time.Since(idleSince) >= idleFor:
+		case idle && time.Since(idleSince) >= idleFor && b.caughtUpAfter(idleSince):
 			b.e.logf("quiet: nothing left to deliver, %d requests unanswered", open)
 			return false, nil
 		}

@@ -49,6 +49,8 @@ type crashRunner struct {
 	lastSeq  uint64
 	// retries counts publishes repeated after an error.
 	retries atomic.Int64
+	// caughtUp is when reading the answers last found no more.
+	caughtUp time.Time
 }
 
 // Crash runs the crash test: accounts change while worker processes are
@@ -235,6 +237,11 @@ func (e *env) check(ctx context.Context, requests []string, now time.Time) ([]st
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	evs, err := readEvents(rctx, e.js)
+	for err != nil && rctx.Err() == nil { // a cluster just healed may not answer at once
+		e.logf("read events: %v; again", err)
+		sleepCtx(rctx, time.Second)
+		evs, err = readEvents(rctx, e.js)
+	}
 	if err != nil {
 		return nil, Verdict{}, fmt.Errorf("read events: %w", err)
 	}
@@ -308,32 +315,52 @@ func (r *crashRunner) follow(ctx context.Context) {
 			sleepCtx(ctx, 300*time.Millisecond)
 			continue
 		}
-		for ctx.Err() == nil {
-			batch, err := c.Fetch(500, jetstream.FetchMaxWait(time.Second))
-			if err != nil {
-				break
-			}
-			for m := range batch.Messages() {
-				meta, err := m.Metadata()
-				if err != nil {
-					continue
-				}
-				ev, err := parseEvent(meta.Sequence.Stream, m.Headers().Get(nats.MsgIdHdr), m.Data())
-				r.mu.Lock()
-				if err == nil {
-					for _, id := range ev.RequestIDs {
-						r.answered[id]++
-					}
-				}
-				r.lastSeq = max(r.lastSeq, meta.Sequence.Stream)
-				r.mu.Unlock()
-			}
-			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
-				break
-			}
-		}
+		r.read(ctx, c)
 		sleepCtx(ctx, 200*time.Millisecond)
 	}
+}
+
+// read reads answers from c until ctx ends or c fails.
+func (r *crashRunner) read(ctx context.Context, c jetstream.Consumer) {
+	for ctx.Err() == nil {
+		batch, err := c.Fetch(500, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			ev, err := parseEvent(meta.Sequence.Stream, m.Headers().Get(nats.MsgIdHdr), m.Data())
+			r.mu.Lock()
+			if err == nil {
+				for _, id := range ev.RequestIDs {
+					r.answered[id]++
+				}
+			}
+			r.lastSeq = max(r.lastSeq, meta.Sequence.Stream)
+			r.mu.Unlock()
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+			return
+		}
+		if n == 0 { // the stream had nothing more to give
+			r.mu.Lock()
+			r.caughtUp = time.Now()
+			r.mu.Unlock()
+		}
+	}
+}
+
+// caughtUpAfter reports whether the answers were read to the end of the
+// stream at some moment after t.
+func (r *crashRunner) caughtUpAfter(t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.caughtUp.After(t)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
