@@ -104,6 +104,7 @@ func Burst(ctx context.Context, cfg Config) (*BurstReport, error) {
 		return nil, err
 	}
 	b.crashRunner = newCrashRunner(e)
+	b.publishFor += cfg.FaultHold // a request waits out a full storage or a partition
 	defer b.startFollow(ctx)()
 	if err := b.rounds(ctx); err != nil {
 		return b.stopped(err)
@@ -177,8 +178,8 @@ func (b *burstRunner) rounds(ctx context.Context) error {
 	cfg, rep := b.e.cfg, b.rep
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 5))
 	roundsCtx, endRounds := context.WithCancel(ctx)
-	defer endRounds()
 	var bg sync.WaitGroup
+	defer func() { endRounds(); bg.Wait() }() // whatever happens, the network is whole again
 	errs := make([]error, 2)
 	if cfg.Fault != "" {
 		bg.Go(func() { errs[0] = b.inject(roundsCtx, ctx) })

@@ -51,6 +51,8 @@ type crashRunner struct {
 	retries atomic.Int64
 	// caughtUp is when reading the answers last found no more.
 	caughtUp time.Time
+	// publishFor bounds the attempts to publish one request.
+	publishFor time.Duration
 }
 
 // Crash runs the crash test: accounts change while worker processes are
@@ -116,7 +118,8 @@ func Crash(ctx context.Context, cfg Config) (*CrashReport, error) {
 }
 
 func newCrashRunner(e *env) *crashRunner {
-	return &crashRunner{e: e, js: e.js, nonce: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), answered: map[string]int{}}
+	return &crashRunner{e: e, js: e.js, nonce: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), answered: map[string]int{},
+		publishFor: 60 * time.Second}
 }
 
 // prepare puts the accounts into the simulator and, on a cluster, waits
@@ -283,7 +286,7 @@ func (r *crashRunner) publishRound(ctx context.Context, round int) error {
 
 func (r *crashRunner) publish(ctx context.Context, omf, id string) error {
 	body := []byte(`{"requestId":"` + id + `"}`)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(r.publishFor)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		_, err := r.js.Publish(pctx, contract.FetchSubject(omf), body, jetstream.WithMsgID(id))
