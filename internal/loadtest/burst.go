@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -51,7 +52,10 @@ type BurstReport struct {
 	PublishRetries int `json:"publishRetries"`
 	// Settled is set when every request was answered and the fetch
 	// consumer idle before the quiet limit.
-	Settled      bool    `json:"settled"`
+	Settled bool `json:"settled"`
+	// FinalRetries counts the accounts asked again because their final
+	// request went unanswered.
+	FinalRetries int     `json:"finalRetries"`
 	QuietSeconds float64 `json:"quietSeconds"`
 	// FailedReasons counts the FetchFailed answers by reason.
 	FailedReasons map[string]int `json:"failedReasons,omitempty"`
@@ -111,10 +115,7 @@ func Burst(ctx context.Context, cfg Config) (*BurstReport, error) {
 	}
 	e.logf("rounds over; one final request per account, then the quiet period")
 	quietStart := time.Now()
-	if err := b.publishBurst(ctx, "final", 1); err != nil {
-		return b.stopped(err)
-	}
-	if rep.Settled, err = b.settle(ctx); err != nil {
+	if err := b.finish(ctx); err != nil {
 		return b.stopped(err)
 	}
 	rep.QuietSeconds = time.Since(quietStart).Seconds()
@@ -192,7 +193,7 @@ func (b *burstRunner) rounds(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := b.publishBurst(ctx, strconv.Itoa(round), cfg.BurstSize); err != nil {
+		if _, err := b.publishBurst(ctx, strconv.Itoa(round), cfg.BurstSize, nil); err != nil {
 			return err
 		}
 		b.round.Store(int64(round))
@@ -229,32 +230,78 @@ func (b *burstRunner) restartOnce(ctx context.Context) error {
 	return nil
 }
 
-// publishBurst publishes size requests for every account, those of one
-// account one after the other, each with its own request id (also its
-// Nats-Msg-Id, so that a publish repeated across a fault is stored once).
-func (b *burstRunner) publishBurst(ctx context.Context, round string, size int) error {
-	accts := b.e.accounts
+// publishBurst publishes size requests for each account given (by
+// index; nil: every account), those of one account one after the other,
+// each with its own request id (also its Nats-Msg-Id, so that a publish
+// repeated across a fault is stored once). It returns the account index
+// of each id published.
+func (b *burstRunner) publishBurst(ctx context.Context, round string, size int, which []int) (map[string]int, error) {
+	if which == nil {
+		which = make([]int, len(b.e.accounts))
+		for i := range which {
+			which[i] = i
+		}
+	}
 	const parallel = 8
 	var wg sync.WaitGroup
 	errs := make([]error, parallel)
+	ids := map[string]int{}
 	for g := range parallel {
 		wg.Go(func() {
-			for i := g; i < len(accts); i += parallel {
+			for n := g; n < len(which); n += parallel {
+				i := which[n]
 				for k := range size {
 					id := b.nonce + "-" + round + "-" + strconv.Itoa(i) + "-" + strconv.Itoa(k)
-					if err := b.publish(ctx, accts[i], id); err != nil {
+					if err := b.publish(ctx, b.e.accounts[i], id); err != nil {
 						errs[g] = err
 						return
 					}
 					b.crashRunner.mu.Lock()
 					b.requests = append(b.requests, id)
+					ids[id] = i
 					b.crashRunner.mu.Unlock()
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return ids, errors.Join(errs...)
+}
+
+// finish publishes one final request per account and waits for the quiet
+// period. An account whose final request goes unanswered is asked again
+// (up to 3 times), so that the checks of lost events and balances see
+// every account's last state even when the workers lose answers (a lost
+// answer still counts as one).
+func (b *burstRunner) finish(ctx context.Context) error {
+	var which []int
+	for try := 1; ; try++ {
+		round := "final"
+		if try > 1 {
+			round += strconv.Itoa(try)
+		}
+		ids, err := b.publishBurst(ctx, round, 1, which)
+		if err != nil {
+			return err
+		}
+		if b.rep.Settled, err = b.settle(ctx); err != nil {
+			return err
+		}
+		which = which[:0]
+		b.crashRunner.mu.Lock()
+		for id, i := range ids {
+			if b.answered[id] == 0 {
+				which = append(which, i)
+			}
+		}
+		b.crashRunner.mu.Unlock()
+		if len(which) == 0 || try == 4 {
+			return nil
+		}
+		slices.Sort(which)
+		b.rep.FinalRetries += len(which)
+		b.e.logf("the final request of %s went unanswered: asking again", plural(len(which), "account"))
+	}
 }
 
 // settle waits until every request is answered and the fetch consumer is

@@ -109,7 +109,10 @@ func (rs *BurstRuns) details(s *strings.Builder, r *BurstReport) {
 		fmt.Fprintf(s, "  %s: FetchFailed answers by reason: %s\n", r.Fault, strings.Join(reasons, ", "))
 	}
 	if r.Unanswered > 0 && !r.Settled {
-		fmt.Fprintf(s, "  %s: %d requests never answered (nothing left to deliver or the quiet limit)\n", r.Fault, r.Unanswered)
+		fmt.Fprintf(s, "  %s: %s never answered (nothing left to deliver or the quiet limit)\n", r.Fault, plural(r.Unanswered, "request"))
+	}
+	if r.FinalRetries > 0 {
+		fmt.Fprintf(s, "  %s: %s asked again after its final request went unanswered\n", r.Fault, plural(r.FinalRetries, "account"))
 	}
 	if len(r.failures()) == 0 {
 		return
