@@ -112,7 +112,7 @@ func (rs *BurstRuns) details(s *strings.Builder, r *BurstReport) {
 		fmt.Fprintf(s, "  %s: %s never answered (nothing left to deliver or the quiet limit)\n", r.Fault, plural(r.Unanswered, "request"))
 	}
 	if r.FinalRetries > 0 {
-		fmt.Fprintf(s, "  %s: %s asked again after its final request went unanswered\n", r.Fault, plural(r.FinalRetries, "account"))
+		fmt.Fprintf(s, "  %s: final request unanswered: %s asked again\n", r.Fault, plural(r.FinalRetries, "account"))
 	}
 	if len(r.failures()) == 0 {
 		return
