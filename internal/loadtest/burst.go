@@ -108,7 +108,9 @@ func Burst(ctx context.Context, cfg Config) (*BurstReport, error) {
 		return nil, err
 	}
 	b.crashRunner = newCrashRunner(e)
-	b.publishFor += cfg.FaultHold // a request waits out a full storage or a partition
+	if cfg.Fault != "" {
+		b.publishFor = 3*time.Minute + cfg.FaultHold // a request waits out a full storage or a partition
+	}
 	defer b.startFollow(ctx)()
 	if err := b.rounds(ctx); err != nil {
 		return b.stopped(err)

@@ -223,19 +223,27 @@ func (e *env) startWorkers(ctx context.Context, consumer string) error {
 func (e *env) waitPulling(ctx context.Context, consumer string, n int) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	last := "no consumer info"
 	for {
 		if e.workers.running() == 0 && !e.workers.supervise {
 			return fmt.Errorf("no worker running; see %s", e.workers.logPath(0))
 		}
 		c, err := e.js.Consumer(ctx, contract.FetchStream, consumer)
 		if err == nil {
-			if info, err := c.Info(ctx); err == nil && info.NumWaiting >= n {
-				return nil
+			var info *jetstream.ConsumerInfo
+			if info, err = c.Info(ctx); err == nil {
+				if info.NumWaiting >= n {
+					return nil
+				}
+				last = fmt.Sprintf("%d pull requests waiting, want %d", info.NumWaiting, n)
 			}
+		}
+		if err != nil && ctx.Err() == nil {
+			last = err.Error()
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("workers not pulling after 60s; see %s", e.workers.logPath(0))
+			return fmt.Errorf("workers not pulling after 60s (%s); see %s", last, e.workers.logPath(0))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

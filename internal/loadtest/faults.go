@@ -278,18 +278,44 @@ func (b *burstRunner) fillStorage(ctx context.Context) error {
 	}
 	b.fault(fmt.Sprintf("storage full: NATS refuses to store after %d MiB of filler; full for %s", filled>>20, hold))
 	sleepCtx(ctx, hold)
-	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	return b.freeSpace(ctx, st)
+}
+
+// freeSpace frees the storage: it purges the filler or, when that does
+// not go through within 20 s (in a cluster whose every server is full
+// the stream leaders keep stepping down), grows every server's storage,
+// one server after the other, as an operator would grow the volume.
+func (b *burstRunner) freeSpace(ctx context.Context, st jetstream.Stream) error {
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
+	var err error
 	for {
 		if err = st.Purge(pctx); err == nil {
-			break
+			b.note("storage free again: the filler purged")
+			return nil
 		}
 		if pctx.Err() != nil {
-			return fmt.Errorf("storage full: purge the filler: %w", err)
+			break
 		}
 		sleepCtx(pctx, 500*time.Millisecond)
 	}
-	b.note("storage free again: the filler purged")
+	const grown = 8 * storageLimit
+	b.note(fmt.Sprintf("the filler cannot be purged (%v): every server's storage grown to %d MiB, one after the other", err, grown>>20))
+	n := b.e.nats
+	for i := range n.cfgs {
+		n.stop(i)
+		n.setMaxStore(i, grown)
+		if err := n.start(i); err != nil {
+			return fmt.Errorf("storage full: grow the storage: %w", err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
+			if s := n.server(i); s != nil && s.Healthz(nil).Error == "" {
+				break
+			}
+			sleepCtx(ctx, 250*time.Millisecond)
+		}
+	}
+	b.note("storage free again: every server has room")
 	return nil
 }
 

@@ -131,9 +131,12 @@ func (e *natsEnv) startAll() error {
 }
 
 func (e *natsEnv) start(i int) error {
-	s, err := natsserver.Start(e.cfgs[i])
+	e.mu.Lock()
+	cfg := e.cfgs[i]
+	e.mu.Unlock()
+	s, err := natsserver.Start(cfg)
 	if err != nil {
-		return fmt.Errorf("start NATS %s: %w", e.cfgs[i].ServerName, err)
+		return fmt.Errorf("start NATS %s: %w", cfg.ServerName, err)
 	}
 	e.mu.Lock()
 	e.servers[i] = s
@@ -245,4 +248,11 @@ func (e *natsEnv) server(i int) *server.Server {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.servers[i]
+}
+
+// setMaxStore sets server i's storage limit from its next start on.
+func (e *natsEnv) setMaxStore(i int, limit int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfgs[i].MaxStore = limit
 }
