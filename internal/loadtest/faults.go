@@ -37,7 +37,8 @@ const (
 	// FaultStorageFull fills the servers' JetStream storage (capped at
 	// storageLimit) with a filler stream until NATS refuses to store,
 	// keeps it full for FaultHold, then frees the space by purging the
-	// filler.
+	// filler (or, when the purge does not go through, by growing every
+	// server's limit).
 	FaultStorageFull = "storage-full"
 )
 
