@@ -18,7 +18,7 @@ func TestFetchOnEmbeddedDefault(t *testing.T) {
 	if localInboxPrefix != natsserver.LocalInboxPrefix {
 		t.Fatalf("inbox prefix %q, the embedded server's is %q", localInboxPrefix, natsserver.LocalInboxPrefix)
 	}
-	l, err := natsserver.StartOrJoin("127.0.0.1:0", t.TempDir())
+	l, err := natsserver.StartOrJoin("127.0.0.1:0", natsserver.Config{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,10 +48,14 @@ type httpDeps struct {
 	log     zerolog.Logger
 	// readyCache is how long readiness results are reused, default 5s.
 	readyCache time.Duration
+	// durability, when set, warns that the embedded NATS server
+	// acknowledges before fsync.
+	durability health.Check
 }
 
 // readiness returns the checks behind /readyz: the NATS connection, the
-// two streams, and an access token for the API.
+// two streams, and an access token for the API, plus the warning that
+// the embedded NATS server acknowledges before fsync, when it does.
 func readiness(d httpDeps) *health.Checker {
 	checks := map[string]health.Check{
 		"nats": func(context.Context) error {
@@ -75,6 +79,9 @@ func readiness(d httpDeps) *health.Checker {
 	}
 	if d.access != nil {
 		checks["access"] = d.access
+	}
+	if d.durability != nil {
+		checks["durability"] = d.durability
 	}
 	return health.New(checks, d.readyCache)
 }

@@ -58,7 +58,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
 	log.Info().Object("config", cfg).Msg("effective configuration (secrets masked)")
 
-	nc, stopNATS, err := connectNATS(cfg, log)
+	nc, durability, stopNATS, err := connectNATS(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, access: w.CheckAccess, reg: reg, metrics: m, log: log})
+	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, access: w.CheckAccess, durability: durability, reg: reg, metrics: m, log: log})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -8,18 +10,24 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/health"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 )
 
 // connectNATS connects to NATS_URL or, without it, to the embedded server
 // on EMBEDDED_NATS_ADDR, started here unless another worker on this
 // machine runs it. stop closes the connection and any server started.
-func connectNATS(cfg *config.Config, log zerolog.Logger) (nc *nats.Conn, stop func(), err error) {
+// durability, when not nil, is a readiness check that warns that the
+// embedded server acknowledges before it fsyncs.
+func connectNATS(cfg *config.Config, log zerolog.Logger) (nc *nats.Conn, durability health.Check, stop func(), err error) {
 	url, stopServer := cfg.NATSURL, func() {}
 	if url == "" {
-		local, err := natsserver.StartOrJoin(cfg.EmbeddedNATSAddr, cfg.DataDir)
+		local, err := natsserver.StartOrJoin(cfg.EmbeddedNATSAddr, natsserver.Config{
+			StoreDir:     cfg.DataDir,
+			SyncInterval: cfg.EmbeddedNATSSyncInterval,
+		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("embedded NATS on EMBEDDED_NATS_ADDR: %w", err)
+			return nil, nil, nil, fmt.Errorf("embedded NATS on EMBEDDED_NATS_ADDR: %w", err)
 		}
 		url, stopServer = local.URL, local.Close
 		if cfg.NATSCreds == "" && cfg.NATSNKey == "" && local.WorkerNKey != "" {
@@ -29,18 +37,38 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (nc *nats.Conn, stop fu
 			c.NATSNKey = local.WorkerNKey
 			cfg = &c
 		}
-		if local.Joined {
-			log.Info().Str("url", url).Msg("NATS_URL is empty and EMBEDDED_NATS_ADDR is in use: joining the NATS server there (another worker's embedded server)")
-		} else {
-			log.Info().Str("url", url).Str("storeDir", cfg.DataDir).Msg("NATS_URL is empty: started an embedded NATS server with JetStream")
-		}
+		durability = embeddedDurability(cfg, local, log)
+	} else {
+		log.Info().Msg("NATS_URL is set: the NATS servers' fsync policy is theirs and not visible to the worker " +
+			"(check sync_always under jetstream.config on their /varz; the cluster configuration shipped in deploy/nats sets sync_interval: always)")
 	}
 	nc, err = connect(cfg, url, log)
 	if err != nil {
 		stopServer()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return nc, func() { nc.Close(); stopServer() }, nil
+	return nc, durability, func() { nc.Close(); stopServer() }, nil
+}
+
+// embeddedDurability logs how the embedded server stores what it
+// acknowledges and returns the readiness warning when it acknowledges
+// before fsync (nil otherwise).
+func embeddedDurability(cfg *config.Config, local *natsserver.Local, log zerolog.Logger) health.Check {
+	switch {
+	case local.Joined:
+		log.Info().Str("url", local.URL).Msg("NATS_URL is empty and EMBEDDED_NATS_ADDR is in use: joining the NATS server there " +
+			"(another worker's embedded server, with that worker's EMBEDDED_NATS_SYNC)")
+		return nil
+	case local.SyncsBeforeAck:
+		log.Info().Str("url", local.URL).Str("storeDir", cfg.DataDir).
+			Msg("NATS_URL is empty: started an embedded NATS server with JetStream, fsync before every acknowledgement")
+		return nil
+	}
+	msg := fmt.Sprintf("the embedded NATS server acknowledges before fsync (EMBEDDED_NATS_SYNC=%s): "+
+		"a power loss or kernel crash can lose up to %s of acknowledged events and account states", cfg.EmbeddedNATSSyncRaw, cfg.EmbeddedNATSSyncInterval)
+	log.Warn().Str("url", local.URL).Str("storeDir", cfg.DataDir).Str("EMBEDDED_NATS_SYNC", cfg.EmbeddedNATSSyncRaw).
+		Msg("NATS DURABILITY REDUCED: " + msg + " (EMBEDDED_NATS_SYNC=always, the default, fsyncs first)")
+	return func(context.Context) error { return health.Warn(errors.New(msg)) }
 }
 
 func connect(cfg *config.Config, url string, log zerolog.Logger) (*nats.Conn, error) {

@@ -100,6 +100,10 @@ type Config struct {
 	DataDir string `envconfig:"DATA_DIR" default:"./data"`
 	// EmbeddedNATSAddr is the embedded server's listen address.
 	EmbeddedNATSAddr string `envconfig:"EMBEDDED_NATS_ADDR" default:"127.0.0.1:4222"`
+	// EmbeddedNATSSyncRaw is the embedded server's fsync policy: "always"
+	// (write to disk before acknowledging) or an interval such as "2m"
+	// (acknowledge first, fsync in the background).
+	EmbeddedNATSSyncRaw string `envconfig:"EMBEDDED_NATS_SYNC" default:"always"`
 	// SimAddr is where the built-in simulator listens in sim mode.
 	SimAddr string `envconfig:"SIM_ADDR" default:"127.0.0.1:8090"`
 
@@ -179,7 +183,14 @@ type Config struct {
 	LoginAllowCIDRs []netip.Prefix `ignored:"true"`
 	ReminderDays    []int          `ignored:"true"`
 	Level           zerolog.Level  `ignored:"true"`
+	// EmbeddedNATSSyncInterval is EMBEDDED_NATS_SYNC as an interval: 0
+	// for "always".
+	EmbeddedNATSSyncInterval time.Duration `ignored:"true"`
 }
+
+// SyncAlways is the value of EMBEDDED_NATS_SYNC that fsyncs before every
+// acknowledgement.
+const SyncAlways = "always"
 
 // Sim reports whether the worker targets the built-in simulator.
 func (c *Config) Sim() bool { return c.SKVEnv == EnvSim }
@@ -329,6 +340,14 @@ func (c *Config) validateWorker(bad func(name, format string, args ...any)) {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil && c.HTTPAddr != "" {
 		bad("HTTP_ADDR", "%v", err)
+	}
+	c.EmbeddedNATSSyncInterval = 0
+	if c.EmbeddedNATSSyncRaw != SyncAlways {
+		d, err := time.ParseDuration(c.EmbeddedNATSSyncRaw)
+		if err != nil || d <= 0 {
+			bad("EMBEDDED_NATS_SYNC", "%q is not %q nor a positive interval such as 2m", c.EmbeddedNATSSyncRaw, SyncAlways)
+		}
+		c.EmbeddedNATSSyncInterval = max(d, 0)
 	}
 	if c.Concurrency < 1 || c.Concurrency > 4096 {
 		bad("WORKER_CONCURRENCY", "%d is not between 1 and 4096", c.Concurrency)

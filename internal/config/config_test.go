@@ -101,6 +101,33 @@ func TestSimpleTestService(t *testing.T) {
 	}
 }
 
+func TestEmbeddedNATSSync(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        time.Duration
+	}{
+		{"default fsyncs before ack", "", 0},
+		{"always", "always", 0},
+		{"an interval", "2m", 2 * time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			if tc.value != "" {
+				env["EMBEDDED_NATS_SYNC"] = tc.value
+			}
+			setEnv(t, env)
+			c, err := Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.EmbeddedNATSSyncInterval != tc.want {
+				t.Errorf("interval: got %v, want %v", c.EmbeddedNATSSyncInterval, tc.want)
+			}
+		})
+	}
+}
+
 func TestEnvironmentsSetEndpoints(t *testing.T) {
 	setEnv(t, map[string]string{"SKV_ENV": "test", "SKV_CLIENT_ID": "id", "SKV_CLIENT_SECRET": "s", "SKV_CERT_FILE": "c.pem", "SKV_KEY_FILE": "k.pem"})
 	c, err := Load()
@@ -144,6 +171,9 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{"webhook max age too short", "WEBHOOKS_MAX_AGE", "100ms", "WEBHOOKS_MAX_AGE"},
 		{"webhook retry max too short", "WEBHOOKS_RETRY_MAX", "0s", "WEBHOOKS_RETRY_MAX"},
 		{"webhook reload too often", "WEBHOOKS_RELOAD", "10ms", "WEBHOOKS_RELOAD"},
+		{"embedded sync neither always nor an interval", "EMBEDDED_NATS_SYNC", "sometimes", "EMBEDDED_NATS_SYNC"},
+		{"embedded sync interval zero", "EMBEDDED_NATS_SYNC", "0s", "EMBEDDED_NATS_SYNC"},
+		{"embedded sync interval negative", "EMBEDDED_NATS_SYNC", "-2m", "EMBEDDED_NATS_SYNC"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

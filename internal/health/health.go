@@ -4,9 +4,13 @@ package health
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,8 +24,24 @@ const (
 )
 
 // Check reports whether one dependency is usable; nil means ok. Its error
-// text is shown on /readyz, so it must hold no secret.
+// text is shown on /readyz, so it must hold no secret. An error that is a
+// *Warning does not make the process unready: it is shown and nothing
+// more.
 type Check func(ctx context.Context) error
+
+// Warning is a check's result that an operator should see but that does
+// not stop the process from serving (a setting that weakens a guarantee,
+// say).
+type Warning struct{ Err error }
+
+func (w *Warning) Error() string { return w.Err.Error() }
+func (w *Warning) Unwrap() error { return w.Err }
+
+// Warn wraps err as a *Warning.
+func Warn(err error) error { return &Warning{Err: err} }
+
+// warningPrefix starts a warning's result.
+const warningPrefix = "warning: "
 
 // Checker runs a set of named checks, concurrently, each with a timeout of
 // CheckTimeout, and reuses their results for a while so that frequent
@@ -53,7 +73,8 @@ func New(checks map[string]Check, cacheFor time.Duration) *Checker {
 
 // Ready runs the checks, or returns the results of a run less than
 // cacheFor ago, and reports whether all passed. results maps each check's
-// name to "ok" or its error message. A failed run is not cached past
+// name to "ok", "warning: " and its message (a *Warning, which passes),
+// or its error message. A failed run is not cached past
 // cacheFor either, so recovery shows within cacheFor.
 func (c *Checker) Ready(ctx context.Context) (ok bool, results map[string]string) {
 	c.mu.Lock()
@@ -88,6 +109,11 @@ func (c *Checker) run(ctx context.Context) (bool, map[string]string) {
 	results := make(map[string]string, len(c.checks))
 	for range c.checks {
 		r := <-ch
+		var w *Warning
+		if errors.As(r.err, &w) {
+			results[r.name] = warningPrefix + message(w.Err)
+			continue
+		}
 		if r.err != nil {
 			ok = false
 			results[r.name] = message(r.err)
@@ -127,7 +153,8 @@ func message(err error) string {
 }
 
 // Handler serves the readiness: 200 with "ready" when every check passed,
-// otherwise 503 with a JSON object of each check's result, such as
+// followed by one line "name: warning: message" per warning, otherwise
+// 503 with a JSON object of each check's result, such as
 // {"nats":"ok","streams":"stream SKATTEKONTO_FETCH: ...","token":"ok"}.
 func (c *Checker) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -136,6 +163,11 @@ func (c *Checker) Handler() http.Handler {
 		if ok {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = io.WriteString(w, "ready\n")
+			for _, name := range slices.Sorted(maps.Keys(results)) {
+				if strings.HasPrefix(results[name], warningPrefix) {
+					_, _ = fmt.Fprintf(w, "%s: %s\n", name, results[name])
+				}
+			}
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

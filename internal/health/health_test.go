@@ -136,3 +136,39 @@ func TestLongMessageCut(t *testing.T) {
 		t.Errorf("message length: got %d, want at most %d", n, maxMessage+len("…"))
 	}
 }
+
+// TestWarningsDoNotFailReadiness shows a warning on /readyz, in the
+// 200 answer and in the 503 one, without making the process unready.
+func TestWarningsDoNotFailReadiness(t *testing.T) {
+	durability := func(context.Context) error {
+		return Warn(errors.New("embedded NATS acknowledges before fsync"))
+	}
+	tests := []struct {
+		name     string
+		token    error
+		wantCode int
+		wantBody string
+	}{
+		{"ready with a warning", nil, http.StatusOK,
+			"ready\ndurability: warning: embedded NATS acknowledges before fsync\n"},
+		{"unready with a warning", errors.New("token refused"), http.StatusServiceUnavailable,
+			`{"durability":"warning: embedded NATS acknowledges before fsync","token":"token refused"}` + "\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New(map[string]Check{
+				"durability": durability,
+				"token":      func(context.Context) error { return tc.token },
+			}, 0)
+			ok, res := c.Ready(context.Background())
+			if ok != (tc.token == nil) {
+				t.Errorf("ok: got %v, want %v (%v)", ok, tc.token == nil, res)
+			}
+			rec := httptest.NewRecorder()
+			c.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if rec.Code != tc.wantCode || rec.Body.String() != tc.wantBody {
+				t.Errorf("got %d %q, want %d %q", rec.Code, rec.Body.String(), tc.wantCode, tc.wantBody)
+			}
+		})
+	}
+}

@@ -25,16 +25,23 @@ type Local struct {
 	// none: the worker connects with it, clients without credentials get
 	// the requester and reader roles (docs/roles.md).
 	WorkerNKey string
-	srv        *server.Server
+	// SyncsBeforeAck reports whether the server started here writes to
+	// disk before it acknowledges (Config.SyncInterval). A joined server
+	// runs with the setting of the process that started it, which this
+	// one cannot see: false then.
+	SyncsBeforeAck bool
+	srv            *server.Server
 }
 
 // StartOrJoin starts an embedded server with JetStream on addr
-// (host:port), storing under storeDir, unless something already listens
-// there: then it is taken to be another worker's embedded server and
-// joined. The server it starts admits the roles of deploy/nats/auth.conf:
-// the worker with a fresh key kept in storeDir, everyone else as
+// (host:port), storing under cfg.StoreDir with cfg's SyncInterval (Host
+// and Port come from addr), unless something already listens there: then
+// it is taken to be another worker's embedded server and joined. The
+// server it starts admits the roles of deploy/nats/auth.conf: the worker
+// with a fresh key kept in the store directory, everyone else as
 // requester and reader. Close stops a server it started.
-func StartOrJoin(addr, storeDir string) (*Local, error) {
+func StartOrJoin(addr string, cfg Config) (*Local, error) {
+	storeDir := cfg.StoreDir
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: address %q: %w", addr, err)
@@ -58,11 +65,15 @@ func StartOrJoin(addr, storeDir string) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := Start(Config{StoreDir: storeDir, Host: host, Port: p, ServerName: "skattekonto-embedded", Users: users, NoAuthUser: noAuth})
+	cfg.Host, cfg.Port, cfg.Users, cfg.NoAuthUser = host, p, users, noAuth
+	if cfg.ServerName == "" {
+		cfg.ServerName = "skattekonto-embedded"
+	}
+	srv, err := Start(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Local{URL: srv.ClientURL(), WorkerNKey: keyFile, srv: srv}, nil
+	return &Local{URL: srv.ClientURL(), WorkerNKey: keyFile, SyncsBeforeAck: cfg.SyncsBeforeAck(), srv: srv}, nil
 }
 
 // Close shuts down the server if this process started it, and waits

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -21,7 +22,7 @@ func freeAddr(t *testing.T) string {
 
 func TestStartOrJoin(t *testing.T) {
 	addr := freeAddr(t)
-	first, err := StartOrJoin(addr, t.TempDir())
+	first, err := StartOrJoin(addr, Config{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestStartOrJoin(t *testing.T) {
 	if first.Joined {
 		t.Fatal("first: joined, want started")
 	}
-	second, err := StartOrJoin(addr, t.TempDir())
+	second, err := StartOrJoin(addr, Config{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestStartOrJoin(t *testing.T) {
 
 func TestStartOrJoinStopsWhatItStarted(t *testing.T) {
 	addr := freeAddr(t)
-	l, err := StartOrJoin(addr, t.TempDir())
+	l, err := StartOrJoin(addr, Config{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +73,36 @@ func TestStartOrJoinStopsWhatItStarted(t *testing.T) {
 func TestStartOrJoinBadAddress(t *testing.T) {
 	for _, addr := range []string{"nohost", "127.0.0.1:port", "127.0.0.1:" + strconv.Itoa(1<<20)} {
 		t.Run(addr, func(t *testing.T) {
-			l, err := StartOrJoin(addr, t.TempDir())
+			l, err := StartOrJoin(addr, Config{StoreDir: t.TempDir()})
 			if err == nil {
 				l.Close()
 				t.Fatalf("StartOrJoin(%q): no error", addr)
+			}
+		})
+	}
+}
+
+func TestStartOrJoinReportsSync(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval time.Duration
+		want     bool
+	}{
+		{"default", 0, true},
+		{"interval", time.Minute, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := StartOrJoin(freeAddr(t), Config{StoreDir: t.TempDir(), SyncInterval: tc.interval})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if l.SyncsBeforeAck != tc.want {
+				t.Errorf("SyncsBeforeAck: got %v, want %v", l.SyncsBeforeAck, tc.want)
+			}
+			if got := l.srv.JetStreamConfig().SyncAlways; got != tc.want {
+				t.Errorf("server SyncAlways: got %v, want %v", got, tc.want)
 			}
 		})
 	}

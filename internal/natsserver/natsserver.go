@@ -39,7 +39,19 @@ type Config struct {
 	// that puts proxies in front of the servers sets both.)
 	ClientAdvertise  string
 	ClusterAdvertise string
+	// SyncInterval, when positive, lets the server acknowledge writes
+	// before they are on disk and fsync them in the background every
+	// SyncInterval (nats-server's own default is two minutes): a power
+	// loss or kernel crash then loses up to that much acknowledged data.
+	// Zero, the default here, fsyncs every write before acknowledging it
+	// (nats-server's "sync_interval: always"); atomic batches cost one
+	// fsync each.
+	SyncInterval time.Duration
 }
+
+// SyncsBeforeAck reports whether a server started with c writes to disk
+// before it acknowledges.
+func (c Config) SyncsBeforeAck() bool { return c.SyncInterval <= 0 }
 
 // Start starts a server and waits until it accepts connections.
 func Start(cfg Config) (*server.Server, error) {
@@ -65,6 +77,11 @@ func Start(cfg Config) (*server.Server, error) {
 
 		JetStreamMaxStore: cfg.MaxStore,
 		ClientAdvertise:   cfg.ClientAdvertise,
+	}
+	if cfg.SyncsBeforeAck() {
+		opts.SyncAlways = true
+	} else {
+		opts.SyncInterval = cfg.SyncInterval
 	}
 	if cfg.ClusterName != "" {
 		opts.Cluster.Name = cfg.ClusterName

@@ -69,7 +69,7 @@ func (c *client) violation(t *testing.T) error {
 func startLocal(t *testing.T) (*Local, string) {
 	t.Helper()
 	dir := t.TempDir()
-	l, err := StartOrJoin(freeAddr(t), dir)
+	l, err := StartOrJoin(freeAddr(t), Config{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestLocalWorkerKey(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s has mode %v, want 0600", WorkerKeyFile, fi.Mode().Perm())
 	}
-	joined, err := StartOrJoin(strings.TrimPrefix(l.URL, "nats://"), dir)
+	joined, err := StartOrJoin(strings.TrimPrefix(l.URL, "nats://"), Config{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
