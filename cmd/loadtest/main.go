@@ -97,6 +97,18 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.BoolVar(&f.workerMode, "worker-mode", false, "internal: run as a worker process (environment as cmd/worker)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines (the summary and verdict are still printed)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s) on loopback, comma-separated; empty: embedded server")
+	fs.Func("nats-sync", "embedded NATS: \"always\" fsyncs before every acknowledgement (default, as the worker), or an interval such as 2m to acknowledge first", func(v string) error {
+		if v == "always" {
+			cfg.NATSSyncInterval = 0
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not always nor a positive interval", v)
+		}
+		cfg.NATSSyncInterval = d
+		return nil
+	})
 	fs.StringVar(&cfg.SimURL, "sim-url", "", "root URL of a running simulator (plain http on loopback); empty: in process")
 	fs.IntVar(&cfg.Accounts, "accounts", 0, "accounts (default 10000; crash 300)")
 	fs.IntVar(&cfg.Transactions, "transactions", 0, "booked transactions per account (default 50; crash 20)")

@@ -18,6 +18,10 @@ type Config struct {
 	// SimURL drives a running simulator (loopback, admin API) instead of
 	// an in-process one.
 	SimURL string
+	// NATSSyncInterval, when positive, lets the embedded NATS servers
+	// acknowledge before fsync and fsync every NATSSyncInterval; zero
+	// fsyncs before every acknowledgement (the worker's default).
+	NATSSyncInterval time.Duration
 
 	Accounts     int     // default 10000 (crash: 300)
 	Transactions int     // booked rows per account; default 50 (crash: 20)
@@ -189,6 +193,9 @@ func (c Config) withDefaults(crash bool) (Config, error) {
 		errs = append(errs, errors.New("duration: at most 2h"))
 	case c.KillMax < c.KillMin:
 		errs = append(errs, errors.New("kill interval: max below min"))
+	}
+	if c.NATSSyncInterval < 0 {
+		errs = append(errs, errors.New("NATS sync interval: negative"))
 	}
 	if crash && (c.NATSURL != "" || c.SimURL != "") {
 		errs = append(errs, errors.New("the crash test runs its own NATS and simulator"))

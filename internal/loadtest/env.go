@@ -123,6 +123,8 @@ func (e *env) setupNATS(ctx context.Context, o envOptions) error {
 		}
 		for i := range e.nats.cfgs {
 			e.nats.cfgs[i].MaxStore = o.maxStore
+			// Zero fsyncs before acknowledging, as the worker's server does.
+			e.nats.cfgs[i].SyncInterval = e.cfg.NATSSyncInterval
 		}
 		if e.net != nil {
 			if err := e.net.wireNATS(e.nats); err != nil {
