@@ -79,9 +79,10 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	store, err := events.NewStore(ctx, js, events.StoreConfig{
-		NoCreate: !cfg.StreamsCreate,
-		Replicas: cfg.StreamReplicas,
-		MaxAge:   cfg.EventsMaxAge,
+		NoCreate:     !cfg.StreamsCreate,
+		Replicas:     cfg.StreamReplicas,
+		MaxAge:       cfg.EventsMaxAge,
+		OnStaleState: reportStaleState(m, log),
 	})
 	if err != nil {
 		return err

@@ -69,7 +69,31 @@ func (c *Commit) Events() []Event {
 // state that accounts for exactly what it and the batches before it hold,
 // so a crash between them loses nothing and repeats nothing. It returns
 // the sequence of the new state, or ErrConflict when the state moved.
+//
+// When the stream holds events of the account after its state (left by a
+// power loss, tail.go), Commit publishes none of them again, stores the
+// rest on top of them and tells StoreConfig.OnStaleState.
 func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
+	at := storedAt(c.seq)
+	var skip map[string]bool
+	for try := 1; ; try++ {
+		seq, err := s.commit(ctx, c, at, skip)
+		if err == nil || !IsConflict(err) || try == maxCommitTries {
+			return seq, err
+		}
+		t, moved, terr := s.tailAfter(ctx, c.closing.Subject, c.seq)
+		if terr != nil || moved {
+			return 0, err
+		}
+		if skip == nil && t.cut > 0 {
+			s.staleState(StaleState{Account: c.closing.Subject, StateSeq: c.seq, After: t.cut, Repeated: t.repeated(c.Events())})
+		}
+		skip, at.lastEvent = t.ids, t.last
+	}
+}
+
+// commit is one attempt of Commit from the account's position at.
+func (s *Store) commit(ctx context.Context, c Commit, at position, skip map[string]bool) (uint64, error) {
 	acct := c.closing.Subject
 	prev, next := c.base, c.base
 	var events []Event
@@ -84,7 +108,6 @@ func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 		return 0, fmt.Errorf("%w: %d", ErrTooManyChanges, rest)
 	}
 	inFinal := min(newTx, maxBatch-2-rest)
-	seq := c.seq
 	gen := prev.Generation
 	// Intermediate batches: only new transactions, with partial states.
 	for start := 0; start < newTx-inFinal; {
@@ -93,7 +116,7 @@ func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 		partial := c.result.Partial(end)
 		partial.Generation = gen
 		var err error
-		seq, err = s.publish(ctx, acct, seq, events[start:end], nil, &partial)
+		at, err = s.publish(ctx, acct, at, events[start:end], nil, &partial, skip)
 		if err != nil {
 			return 0, err
 		}
@@ -107,7 +130,8 @@ func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 	if c.problem != nil {
 		final = append(slices.Clone(final), c.problem.Event)
 	}
-	return s.publish(ctx, acct, seq, final, &c.closing, &next)
+	at, err := s.publish(ctx, acct, at, final, &c.closing, &next, skip)
+	return at.state, err
 }
 
 // mergeMap returns a new map with a's entries overwritten by b's (a
@@ -132,8 +156,10 @@ func mergeMap[V any](a, b map[string]V) map[string]V {
 // that see the same problem at once publish it once. It reports whether
 // this call published it.
 func (s *Store) ReportProblem(ctx context.Context, r ProblemReport) (bool, error) {
+	key := r.Event.Subject
+	var o over
 	for try := 0; try < maxCommitTries; try++ {
-		st, seq, err := s.Load(ctx, r.Event.Subject)
+		st, seq, err := s.Load(ctx, key)
 		if err != nil {
 			return false, err
 		}
@@ -143,7 +169,7 @@ func (s *Store) ReportProblem(ctx context.Context, r ProblemReport) (bool, error
 		next := st
 		next.Generation++
 		next.Problems = r.recorded(st.Problems)
-		_, err = s.publish(ctx, r.Event.Subject, seq, nil, &r.Event, &next)
+		err = s.publishOver(ctx, key, seq, &o, &r.Event, &next)
 		if err == nil {
 			return true, nil
 		}
@@ -152,4 +178,42 @@ func (s *Store) ReportProblem(ctx context.Context, r ProblemReport) (bool, error
 		}
 	}
 	return false, fmt.Errorf("report %s: %w", r.kind, ErrConflict)
+}
+
+// over is what the attempts of a commit of one key's state (re-read each
+// time) learn of the key's events after that state (tail.go).
+type over struct {
+	// skip are the ids of the events after the state.
+	skip map[string]bool
+	// last maps a state's sequence to its key's last event, where that
+	// is not just before the state.
+	last map[uint64]uint64
+}
+
+// publishOver publishes closing (nil: none) with next on top of key's state
+// stored at seq. When JetStream refuses it and the state has not moved, it
+// learns into o what follows the state, for the next attempt.
+func (s *Store) publishOver(ctx context.Context, key string, seq uint64, o *over, closing *Event, next *State) error {
+	at := storedAt(seq)
+	if last, ok := o.last[seq]; ok {
+		at.lastEvent = last
+	}
+	_, err := s.publish(ctx, key, at, nil, closing, next, o.skip)
+	if err == nil || !IsConflict(err) {
+		return err
+	}
+	if t, moved, terr := s.tailAfter(ctx, key, seq); terr == nil && !moved {
+		if o.skip == nil && t.cut > 0 {
+			var evs []Event
+			if closing != nil {
+				evs = []Event{*closing}
+			}
+			s.staleState(StaleState{Account: key, StateSeq: seq, After: t.cut, Repeated: t.repeated(evs)})
+		}
+		if o.last == nil {
+			o.last = map[uint64]uint64{}
+		}
+		o.skip, o.last[seq] = t.ids, t.last
+	}
+	return err
 }

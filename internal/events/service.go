@@ -42,6 +42,7 @@ func (s *Store) UnavailableOperations(ctx context.Context) (map[string]Unavailab
 // the first mark ends). It returns the marks now stored and whether this call
 // published the report.
 func (s *Store) MarkUnavailable(ctx context.Context, op string, mark UnavailableMark, report ProblemReport, now time.Time) (map[string]UnavailableMark, bool, error) {
+	var o over
 	for try := 0; try < maxCommitTries; try++ {
 		st, seq, err := s.Load(ctx, contract.ServiceToken)
 		if err != nil {
@@ -64,7 +65,7 @@ func (s *Store) MarkUnavailable(ctx context.Context, op string, mark Unavailable
 			next.Problems = report.recorded(st.Problems)
 			closing = &report.Event
 		}
-		_, err = s.publish(ctx, contract.ServiceToken, seq, nil, closing, &next)
+		err = s.publishOver(ctx, contract.ServiceToken, seq, &o, closing, &next)
 		if err == nil {
 			return next.Unavailable, publish, nil
 		}

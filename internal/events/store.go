@@ -45,6 +45,9 @@ type StoreConfig struct {
 	// MaxAge of events; default 0 (kept forever). Every fetch rewrites its
 	// account's state, so an account fetched more often than MaxAge keeps it.
 	MaxAge time.Duration
+	// OnStaleState, when set, is told of every commit that found events
+	// of the account stored after its state (tail.go); it must not block.
+	OnStaleState func(StaleState)
 }
 
 // StreamConfig is the configuration the events stream needs (see
@@ -71,6 +74,14 @@ type Store struct {
 	hooks  hooks
 	// group, unless switched off, commits small commits together.
 	group *groupCommitter
+	// onStale is StoreConfig.OnStaleState.
+	onStale func(StaleState)
+}
+
+func (s *Store) staleState(st StaleState) {
+	if s.onStale != nil {
+		s.onStale(st)
+	}
 }
 
 // NewStore opens (and unless cfg.NoCreate, creates or updates) the events stream.
@@ -101,7 +112,7 @@ func NewStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*St
 	if err != nil {
 		return nil, fmt.Errorf("open stream %s: %w", cfg.Stream, err)
 	}
-	store := &Store{js: js, stream: st}
+	store := &Store{js: js, stream: st, onStale: cfg.OnStaleState}
 	if !cfg.NoGroupCommit {
 		store.group = newGroupCommitter(store, groupCommitters)
 	}
@@ -171,32 +182,49 @@ func (s *Store) Load(ctx context.Context, omfragad string) (State, uint64, error
 	return st, m.Sequence, nil
 }
 
-func (s *Store) publish(ctx context.Context, acct string, seq uint64, events []Event, closing *Event, st *State) (uint64, error) {
+// publish stores one batch: events (but those whose ids are in skip,
+// already in the stream), the closing event (likewise) and the state, on
+// top of the account's position at. It returns the new position.
+func (s *Store) publish(ctx context.Context, acct string, at position, events []Event, closing *Event, st *State, skip map[string]bool) (position, error) {
 	if err := s.hooks.batch(st.Generation); err != nil {
-		return 0, err
+		return position{}, err
 	}
 	msgs := make([]*nats.Msg, 0, len(events)+2)
-	for i := range events {
-		m, err := events[i].Msg()
+	add := func(e *Event) error {
+		if skip[e.ID] {
+			return nil
+		}
+		m, err := e.Msg()
 		if err != nil {
-			return 0, err
+			return err
+		}
+		if len(msgs) == 0 {
+			// The account's last event must be where its state says:
+			// otherwise the stream holds events after the state (tail.go).
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(at.lastEvent, 10))
+			m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, contract.AccountEvents(acct))
 		}
 		msgs = append(msgs, m)
+		return nil
+	}
+	for i := range events {
+		if err := add(&events[i]); err != nil {
+			return position{}, err
+		}
 	}
 	if closing != nil {
-		m, err := closing.Msg()
-		if err != nil {
-			return 0, err
+		if err := add(closing); err != nil {
+			return position{}, err
 		}
-		msgs = append(msgs, m)
 	}
+	stored := len(msgs)
 	body, err := st.Encode()
 	if err != nil {
-		return 0, fmt.Errorf("encode state: %w", err)
+		return position{}, fmt.Errorf("encode state: %w", err)
 	}
 	sm := nats.NewMsg(contract.StateSubject(acct))
 	sm.Data = body
-	sm.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
+	sm.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(at.state, 10))
 	sm.Header.Set("Nats-Rollup", "sub")
 	msgs = append(msgs, sm)
 
@@ -208,11 +236,15 @@ func (s *Store) publish(ctx context.Context, acct string, seq uint64, events []E
 	}
 	if err != nil {
 		if IsConflict(err) {
-			return 0, fmt.Errorf("commit %d events: %w (%v)", len(msgs)-1, ErrConflict, err)
+			return position{}, fmt.Errorf("commit %d events: %w (%v)", stored, ErrConflict, err)
 		}
-		return 0, fmt.Errorf("commit %d events: %w", len(msgs)-1, err)
+		return position{}, fmt.Errorf("commit %d events: %w", stored, err)
 	}
-	return ack, nil
+	next := position{state: ack, lastEvent: at.lastEvent}
+	if stored > 0 {
+		next.lastEvent = ack - 1
+	}
+	return next, nil
 }
 
 // send publishes msgs as one atomic batch and returns the sequence of the

@@ -51,6 +51,7 @@ type Metrics struct {
 	drift          *prometheus.CounterVec
 	webhooks       *prometheus.CounterVec
 	webhookDead    *prometheus.CounterVec
+	staleStates    prometheus.Counter
 
 	watchOnce sync.Once
 	certOnce  sync.Once
@@ -122,10 +123,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "webhook_dead_letters_total",
 			Help: "Events a webhook endpoint did not accept within its retry time, moved to its dead-letter subject.",
 		}, []string{"endpoint"}),
+		staleStates: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "stale_states_total",
+			Help: "Commits that found events of the account stored after its state (a commit a power loss cut short); those events were not published again.",
+		}),
 	}
 	reg.MustRegister(m.fetches, m.fetchDuration, m.apiCalls, m.apiDuration, m.retries,
 		m.published, m.diffDuration, m.inFlight, m.tokenRefreshes, m.rateLimitWait, m.conflicts, m.drift,
-		m.webhooks, m.webhookDead)
+		m.webhooks, m.webhookDead, m.staleStates)
 	// Results known in advance show up as 0 instead of being absent,
 	// so rate() and alerts work from the first scrape.
 	for _, r := range []string{"ok", "error"} {
@@ -243,6 +248,15 @@ func (m *Metrics) WebhookDeadLetter(endpoint string) {
 		return
 	}
 	m.webhookDead.WithLabelValues(endpoint).Inc()
+}
+
+// StaleState records a commit that found events of the account stored
+// after its state.
+func (m *Metrics) StaleState() {
+	if m == nil {
+		return
+	}
+	m.staleStates.Inc()
 }
 
 // TokenFetched implements skv.Observer: it records a token fetch.
