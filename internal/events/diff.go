@@ -276,7 +276,7 @@ func (d *differ) upcoming(prev, next *State, t *TransaktionerAnswer, baseline bo
 		if m := matched[i]; m != 0 {
 			p := prev.Upcoming[m-1]
 			if !sameRow(&p.Row, &rows[i]) {
-				d.emit(TypeUpcomingChanged, NewID(d.acct, TypeUpcomingChanged, p.ID, d.gen), t.CorrelationID, UpcomingChanged{
+				d.emit(TypeUpcomingChanged, NewID(d.acct, TypeUpcomingChanged, p.ID, d.gen, rowValue(&rows[i])), t.CorrelationID, UpcomingChanged{
 					Header: d.header(false), TransaktionID: p.ID, Previous: p.Row, Current: rows[i],
 				})
 			}
@@ -442,7 +442,7 @@ func (d *differ) saldo(prev, next *State, s *SaldoAnswer) {
 			p := prev.Balance
 			ev.Previous = &p
 		}
-		d.emit(TypeBalanceChanged, NewID(d.acct, TypeBalanceChanged, d.gen), s.CorrelationID, ev)
+		d.emit(TypeBalanceChanged, NewID(d.acct, TypeBalanceChanged, d.gen, amountString(s.Balance.SaldoSkatteverket), amountString(s.Balance.SaldoKronofogden)), s.CorrelationID, ev)
 	}
 	if baseline || !prev.Interest.Equal(interest) {
 		ev := InterestChanged{Header: d.header(baseline), Current: interest, SenastUppdaterad: s.SenastUppdaterad}
@@ -450,7 +450,7 @@ func (d *differ) saldo(prev, next *State, s *SaldoAnswer) {
 			p := prev.Interest
 			ev.Previous = &p
 		}
-		d.emit(TypeInterestChanged, NewID(d.acct, TypeInterestChanged, d.gen), s.CorrelationID, ev)
+		d.emit(TypeInterestChanged, NewID(d.acct, TypeInterestChanged, d.gen, amountString(s.Interest.RantaSkatteverket), amountString(s.Interest.RantaKronofogden)), s.CorrelationID, ev)
 	}
 	next.Balance, next.Interest = balance, interest
 	if s.OcrNummer != "" {
@@ -475,7 +475,7 @@ func (d *differ) common(prev, next *State, snap *Snapshot) {
 		ocrCorr = snap.Transaktioner.CorrelationID
 	}
 	if next.OcrNummer != prev.OcrNummer {
-		d.emit(TypeOcrNumberChanged, NewID(d.acct, TypeOcrNumberChanged, d.gen), ocrCorr, OcrNumberChanged{
+		d.emit(TypeOcrNumberChanged, NewID(d.acct, TypeOcrNumberChanged, d.gen, next.OcrNummer), ocrCorr, OcrNumberChanged{
 			Header: d.header(prev.OcrNummer == ""), Previous: strPtr(prev.OcrNummer), Current: strPtr(next.OcrNummer),
 		})
 	}
@@ -485,7 +485,7 @@ func (d *differ) common(prev, next *State, snap *Snapshot) {
 		}
 		next.NastaAvstamningsdatum = a.NastaAvstamningsdatum
 		if a.NastaAvstamningsdatum != prev.NastaAvstamningsdatum {
-			d.emit(TypeReconciliationDateChanged, NewID(d.acct, TypeReconciliationDateChanged, d.gen), a.CorrelationID, ReconciliationDateChanged{
+			d.emit(TypeReconciliationDateChanged, NewID(d.acct, TypeReconciliationDateChanged, d.gen, a.NastaAvstamningsdatum), a.CorrelationID, ReconciliationDateChanged{
 				Header:   d.header(prev.NastaAvstamningsdatum == ""),
 				Previous: strPtr(prev.NastaAvstamningsdatum),
 				Current:  strPtr(a.NastaAvstamningsdatum),
@@ -515,7 +515,7 @@ func (d *differ) payout(prev, next *State, u *UtbetalningskontoAnswer) {
 	if eqStr(prev.Payout, u.Konto) {
 		return
 	}
-	d.emit(TypePayoutAccountChanged, NewID(d.acct, TypePayoutAccountChanged, d.gen), u.CorrelationID, PayoutAccountChanged{
+	d.emit(TypePayoutAccountChanged, NewID(d.acct, TypePayoutAccountChanged, d.gen, strValue(u.Konto)), u.CorrelationID, PayoutAccountChanged{
 		Header: d.header(baseline), Previous: prev.Payout, Current: u.Konto,
 	})
 }
@@ -541,11 +541,11 @@ func (d *differ) blocks(prev, next *State, b *SparrarAnswer) {
 		j := slices.IndexFunc(prev.Blocks, func(p Block) bool { return p.Sparridentitet == cur.Sparridentitet })
 		switch {
 		case j < 0:
-			d.emit(TypePayoutBlockAdded, NewID(d.acct, TypePayoutBlockAdded, cur.Sparridentitet, d.gen), b.CorrelationID, PayoutBlockAdded{
+			d.emit(TypePayoutBlockAdded, NewID(d.acct, TypePayoutBlockAdded, cur.Sparridentitet, d.gen, blockValue(cur)), b.CorrelationID, PayoutBlockAdded{
 				Header: d.header(baseline), Block: *cur,
 			})
 		case !sameBlock(&prev.Blocks[j], cur):
-			d.emit(TypePayoutBlockChanged, NewID(d.acct, TypePayoutBlockChanged, cur.Sparridentitet, d.gen), b.CorrelationID, PayoutBlockChanged{
+			d.emit(TypePayoutBlockChanged, NewID(d.acct, TypePayoutBlockChanged, cur.Sparridentitet, d.gen, blockValue(cur)), b.CorrelationID, PayoutBlockChanged{
 				Header: d.header(false), Block: *cur, Previous: prev.Blocks[j],
 			})
 		}
@@ -616,5 +616,5 @@ func (d *differ) forecast(prev, next *State, snap *Snapshot) {
 		// Paying the whole projected shortfall avoids every level.
 		ev.AmountToPay = -projected
 	}
-	d.emit(TypeShortfallForecast, NewID(d.acct, TypeShortfallForecast, level, d.gen), corr, ev)
+	d.emit(TypeShortfallForecast, NewID(d.acct, TypeShortfallForecast, level, d.gen, strconv.FormatInt(projected, 10)), corr, ev)
 }

@@ -411,3 +411,48 @@ func TestStateRemembersRecentFetches(t *testing.T) {
 		t.Fatalf("round trip: %v", err)
 	}
 }
+
+// TestDiffValueIDsAfterALostTail diffs twice from the same state, as a
+// fetch after a power loss took the last commits does: a change to the
+// value the lost event reported gets that event's id, a change to another
+// value a new id, so that a consumer de-duplicating by id keeps it.
+func TestDiffValueIDsAfterALostTail(t *testing.T) {
+	base := Diff(State{}, Snapshot{Omfragad: acct, Saldo: saldo(-100, 0),
+		Utbetalningskonto:   &UtbetalningskontoAnswer{Konto: str("1234-5678")},
+		Utbetalningssparrar: &SparrarAnswer{Blocks: []Block{{Sparridentitet: "s1", Sparrbelopp: amt(10)}}}}, now, Options{}).Next
+	lost := Snapshot{Omfragad: acct, Saldo: saldo(-200, 0),
+		Utbetalningskonto:   &UtbetalningskontoAnswer{Konto: str("1111-2222")},
+		Utbetalningssparrar: &SparrarAnswer{Blocks: []Block{{Sparridentitet: "s1", Sparrbelopp: amt(20)}}}}
+	lost.Saldo.Interest.RantaSkatteverket = amt(-30)
+	lost.Saldo.NastaAvstamningsdatum = "2027-01-09"
+	lost.Saldo.OcrNummer = "1655667788991"
+	other := Snapshot{Omfragad: acct, Saldo: saldo(-300, 0),
+		Utbetalningskonto:   &UtbetalningskontoAnswer{Konto: str("3333-4444")},
+		Utbetalningssparrar: &SparrarAnswer{Blocks: []Block{{Sparridentitet: "s1", Sparrbelopp: amt(30)}}}}
+	other.Saldo.Interest.RantaSkatteverket = amt(-40)
+	other.Saldo.NastaAvstamningsdatum = "2027-02-09"
+	other.Saldo.OcrNummer = "1655667788992"
+
+	ids := func(snap Snapshot) map[Type]string {
+		out := map[Type]string{}
+		for _, e := range Diff(base, snap, now, Options{}).Events {
+			out[e.Type] = e.ID
+		}
+		return out
+	}
+	first, same, changed := ids(lost), ids(lost), ids(other)
+	types := []Type{TypeBalanceChanged, TypeInterestChanged, TypeOcrNumberChanged, TypeReconciliationDateChanged,
+		TypePayoutAccountChanged, TypePayoutBlockChanged}
+	for _, typ := range types {
+		if first[typ] == "" {
+			t.Errorf("%s: not emitted", typ)
+			continue
+		}
+		if same[typ] != first[typ] {
+			t.Errorf("%s: the same value got id %s, the lost event had %s", typ, same[typ], first[typ])
+		}
+		if changed[typ] == first[typ] {
+			t.Errorf("%s: another value got the lost event's id %s", typ, first[typ])
+		}
+	}
+}

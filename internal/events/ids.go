@@ -67,3 +67,35 @@ func hex16(h uint64) string {
 func reminderID(omfragad, rowID, due string, offset int, gen string) string {
 	return NewID(omfragad, TypeDueReminder, rowID, due, strconv.Itoa(offset), gen)
 }
+
+// A value change's id is derived from the account, the type, the
+// generation of the state it changes and the value it reports (rowValue,
+// blockValue, strValue, amountString): a retried diff gets the same id; a
+// value that changes back later, a new one. After a power loss took the
+// last commits (the same generation comes again), a change to the same
+// value gets the lost event's id and a change to another value a new one,
+// so a consumer that de-duplicates by id never drops a value it has not
+// seen.
+
+// rowValue is the value of a row, for an id.
+func rowValue(r *Row) string {
+	return r.Transaktionsdatum + "|" + r.Forfallodatum + "|" + r.Beslutsdatum + "|" + r.Ranteberakningsdatum + "|" +
+		r.Transaktionstext + "|" + amountString(r.BeloppSkatteverket) + "|" + amountString(r.BeloppKronofogden)
+}
+
+// blockValue is the value of a payout block, for an id.
+func blockValue(b *Block) string {
+	total := "-"
+	if b.Totalsparr != nil {
+		total = strconv.FormatBool(*b.Totalsparr)
+	}
+	return b.DatumFrom + "|" + b.DatumTom + "|" + amountString(b.Sparrbelopp) + "|" + total
+}
+
+// strValue is an optional string's value, for an id: "-" when absent.
+func strValue(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return "=" + *s
+}
