@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -174,4 +176,37 @@ func answerError(data []byte) error {
 		return resp.Error
 	}
 	return nil
+}
+
+// streamDir is where a server storing under storeDir keeps stream's
+// files (the global account, no JetStream domain).
+func streamDir(storeDir, stream string) string {
+	return filepath.Join(storeDir, "jetstream", "$G", "streams", stream)
+}
+
+// CopyStreamFiles copies the files of stream (messages and consumers)
+// from the store directory of a stopped server, for PutBackStreamFiles.
+func CopyStreamFiles(tb testing.TB, storeDir, stream string) string {
+	tb.Helper()
+	dst := filepath.Join(tb.TempDir(), stream)
+	if err := os.CopyFS(dst, os.DirFS(streamDir(storeDir, stream))); err != nil {
+		tb.Fatalf("copy the files of %s: %v", stream, err)
+	}
+	return dst
+}
+
+// PutBackStreamFiles puts the files copied by CopyStreamFiles back in the
+// store directory of a stopped server: at its next start the stream, its
+// consumers and their acknowledgements are as they were then, as after a
+// power loss that took the later writes, while the other streams keep
+// theirs. Unlike Restore it deletes nothing a running client could notice.
+func PutBackStreamFiles(tb testing.TB, storeDir, stream, saved string) {
+	tb.Helper()
+	dir := streamDir(storeDir, stream)
+	if err := os.RemoveAll(dir); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.CopyFS(dir, os.DirFS(saved)); err != nil {
+		tb.Fatalf("put back the files of %s: %v", stream, err)
+	}
 }
