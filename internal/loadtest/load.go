@@ -260,7 +260,9 @@ func (r *loadRunner) phase(ctx context.Context, name string, accts []string, cha
 		m.Data = []byte(`{"requestId":"` + id + `"}`)
 		m.Header.Set(nats.MsgIdHdr, id)
 		r.tr.published(id, changed[omf], p, time.Now())
-		if _, err := r.js.PublishMsgAsync(m); err != nil {
+		// A server that fsyncs every write before acknowledging it takes
+		// a disk flush per request: wait for room rather than give up.
+		if _, err := r.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
 			r.tr.forget(id)
 			return Phase{Name: name}, fmt.Errorf("publish request: %w", err)
 		}
