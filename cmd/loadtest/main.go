@@ -6,6 +6,7 @@
 //	go run ./cmd/loadtest -crash -cluster  # the same on a three-node JetStream cluster
 //	go run ./cmd/loadtest -burst [flags]   # bursts of requests on several workers: one answer each?
 //	go run ./cmd/loadtest -burst -fault all  # the same with each network and storage fault in turn
+//	go run ./cmd/loadtest -peer            # side by side with a simple poller: the ratio
 //
 // It starts NATS and the API simulator in process (or uses -nats-url and
 // -sim-url on loopback), builds ./cmd/worker and runs workers as separate
@@ -25,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +56,7 @@ const intro = `usage: go run ./cmd/loadtest [flags]           load: throughput, 
        go run ./cmd/loadtest -burst [flags]    bursts of requests per account on several workers, optionally
                                                with kills, a NATS restart and a fault (-fault); then check
                                                that every request has exactly one answer
+       go run ./cmd/loadtest -peer             side by side with a simple poller (1000 accounts, 5 rounds)
 
 A burst run checks, from the events stream: every requestId has exactly
 one answer naming it (its requestid, or listed in data.requestIds of a
@@ -80,6 +83,10 @@ type flags struct {
 	jsonFile, cpuprofile     string
 	quiet                    bool
 	faults                   []string
+	// peer runs a comparison; peerMode is the peer's process.
+	peer, peerMode   bool
+	peerConcurrency  int
+	serverCPUProfile string
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -95,6 +102,10 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.jsonFile, "json", "", "also write the JSON report to this file")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "run workers as this tool's in-process worker and write each one's CPU profile to this path (worker i: path.i)")
 	fs.BoolVar(&f.workerMode, "worker-mode", false, "internal: run as a worker process (environment as cmd/worker)")
+	fs.BoolVar(&f.peer, "peer", false, "compare side by side with a simple poller, round by round (defaults: 1000 accounts, 4 rounds after the first, 10% paid into before round 3)")
+	fs.IntVar(&f.peerConcurrency, "peer-concurrency", 0, "the poller's concurrent handlers (default 16)")
+	fs.BoolVar(&f.peerMode, "peer-mode", false, "internal: run as the poller of -peer (environment as cmd/worker)")
+	fs.StringVar(&f.serverCPUProfile, "server-cpuprofile", "", "write the CPU profile of this process (the embedded NATS server and the API simulator) to this path")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines (the summary and verdict are still printed)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server URL(s) on loopback, comma-separated; empty: embedded server")
 	fs.Func("nats-sync", "embedded NATS: \"always\" fsyncs before every acknowledgement (default, as the worker), or an interval such as 2m to acknowledge first", func(v string) error {
@@ -141,8 +152,16 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	if f.burst {
 		return f, burstDefaults(fs, &f, *fault)
 	}
-	if cfg.Rounds == 0 {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	switch {
+	case f.peer && !set["rounds"]:
+		cfg.Rounds = 0 // the comparison's default
+	case cfg.Rounds == 0:
 		cfg.Rounds = -1 // none: the library's zero means its default
+	}
+	if f.peer && f.crash {
+		return f, errors.New("-peer and -crash are separate runs")
 	}
 	return f, nil
 }
@@ -203,8 +222,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if f.workerMode {
+	switch {
+	case f.workerMode:
 		return loadtest.RunWorker(ctx, f.cpuprofile)
+	case f.peerMode:
+		return loadtest.RunPeer(ctx, f.cpuprofile)
+	}
+	if f.serverCPUProfile != "" {
+		stop, err := profileSelf(f.serverCPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if !f.quiet {
 		f.cfg.Progress = stderr
@@ -223,6 +252,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return finish(stdout, stderr, f.jsonFile, runs, err)
+	}
+	if f.peer {
+		pc, err := peerConfig(f)
+		if err != nil {
+			return err
+		}
+		rep, err := loadtest.Compare(ctx, f.cfg, pc)
+		if rep == nil {
+			return err
+		}
+		return finish(stdout, stderr, f.jsonFile, rep, err)
 	}
 	if f.crash {
 		rep, err := loadtest.Crash(ctx, f.cfg)
@@ -262,6 +302,37 @@ func profileWorkers(cfg *loadtest.Config, path string) error {
 		return []string{"-worker-mode", "-cpuprofile", p}
 	}
 	return nil
+}
+
+// peerConfig runs the poller of -peer as this tool in peer mode, with a
+// CPU profile at the -cpuprofile path + ".peer" when one is asked for.
+func peerConfig(f flags) (loadtest.PeerConfig, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return loadtest.PeerConfig{}, err
+	}
+	pc := loadtest.PeerConfig{Bin: self, Args: []string{"-peer-mode"}, Concurrency: f.peerConcurrency}
+	if f.cpuprofile != "" {
+		prof, err := filepath.Abs(f.cpuprofile)
+		if err != nil {
+			return pc, err
+		}
+		pc.Args = append(pc.Args, "-cpuprofile", prof+".peer")
+	}
+	return pc, nil
+}
+
+// profileSelf writes this process's CPU profile to path until stopped.
+func profileSelf(path string) (func(), error) {
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
 // report is what a load or crash run hands back.

@@ -41,7 +41,8 @@ func TestHelp(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-accounts", "x"}, {"stray"}, {"-crash", "-cpuprofile", "p"}, {"-burst", "-crash"},
-		{"-burst", "-cpuprofile", "p"}, {"-burst", "-fault", "flood"}, {"-burst", "-fault", "partition"}, {"-burst", "-rounds", "0"}} {
+		{"-burst", "-cpuprofile", "p"}, {"-burst", "-fault", "flood"}, {"-burst", "-fault", "partition"}, {"-burst", "-rounds", "0"},
+		{"-peer", "-crash"}} {
 		var out, errOut strings.Builder
 		if err := run(t.Context(), args, &out, &errOut); err == nil || errors.Is(err, errVerdict) {
 			t.Errorf("%q: error %v", args, err)
@@ -75,6 +76,8 @@ func TestFinish(t *testing.T) {
 		"expectedTransactions", "failed", "kills", "missing", "msgIdMismatch", "natsRestarts", "natsStopped", "quietSeconds",
 		"requests", "rounds", "seconds", "seed", "transactionsPerAccount", "unanswered", "unexpected", "unexpectedExits",
 		"unknownAnswers", "workerRestarts", "workers"}
+	compareKeys := []string{"accounts", "changeRate", "firstRoundEventsPerSecond", "loadAverageEnd", "loadAverageStart", "ours",
+		"overallRatio", "peer", "peerConcurrency", "roundRatios", "rounds", "steadyRatio", "transactionsPerAccount", "unknownAnswers"}
 	passing := &loadtest.CrashReport{Kills: 3, NATSRestarts: 1}
 	for _, tc := range []struct {
 		name    string
@@ -86,6 +89,8 @@ func TestFinish(t *testing.T) {
 		{"load pass", &loadtest.Report{}, nil, loadKeys, "verdict: PASS"},
 		{"load stopped", &loadtest.Report{}, errors.New("baseline: stopped"), loadKeys, "verdict: FAIL: baseline: stopped"},
 		{"crash pass", passing, nil, crashKeys, "verdict: PASS"},
+		{"compare pass", &loadtest.CompareReport{}, nil, compareKeys, "verdict: PASS"},
+		{"compare stopped", &loadtest.CompareReport{Rounds: 5}, nil, compareKeys, "verdict: FAIL: ran 0 and 0 of 5 rounds"},
 		{"crash lost", &loadtest.CrashReport{Kills: 3, NATSRestarts: 1, Verdict: loadtest.Verdict{Missing: 1}},
 			nil, crashKeys, "verdict: FAIL: 1 NewTransaction lost"},
 		{"crash stopped", passing, errors.New("quiet period: 2 requests still unanswered"), crashKeys,
