@@ -67,12 +67,15 @@ func (c *Commit) Events() []Event {
 // Commit stores the events and the new state atomically: all of them or
 // none. A large first fetch is stored in several batches, each with the
 // state that accounts for exactly what it and the batches before it hold,
-// so a crash between them loses nothing and repeats nothing. It returns
-// the sequence of the new state, or ErrConflict when the state moved.
+// so a crash between them loses nothing and repeats nothing. A fetch that
+// changed nothing but bookkeeping stores its closing event alone (a lean
+// commit, lean.go). It returns the sequence of the new state (the one read
+// after a lean commit), or ErrConflict when the state moved.
 //
 // When the stream holds events of the account after its state (left by a
-// power loss, tail.go), Commit publishes none of them again, stores the
-// rest on top of them and tells StoreConfig.OnStaleState.
+// power loss, tail.go, or by lean commits), Commit publishes none of them
+// again, stores the rest on top of them and, for events a cut batch left,
+// tells StoreConfig.OnStaleState.
 func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 	at := storedAt(c.seq)
 	var skip map[string]bool
@@ -126,6 +129,16 @@ func (s *Store) commit(ctx context.Context, c Commit, at position, skip map[stri
 	next.recordFetch(append([]string{c.closing.FetchID}, c.coalesced...))
 	next.Problems = c.problem.recorded(next.Problems)
 	next.FetchedAt = mergeMap(next.FetchedAt, c.fetchedAt)
+	if c.lean(&prev, &next) {
+		// Nothing but bookkeeping changed: the state stays as stored.
+		if skip[c.closing.ID] {
+			return at.state, nil // stored already (its reply was lost)
+		}
+		if _, err := s.publishLean(ctx, acct, at, &c.closing); err != nil {
+			return 0, err
+		}
+		return at.state, nil
+	}
 	final := events[newTx-inFinal:]
 	if c.problem != nil {
 		final = append(slices.Clone(final), c.problem.Event)

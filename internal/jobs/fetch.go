@@ -154,7 +154,17 @@ func (w *Worker) load(ctx context.Context, f *fetch) (verdict, bool) {
 		return retry, false
 	}
 	f.st, f.seq = st, seq
-	open := slices.DeleteFunc(slices.Clone(f.round), func(m *member) bool { return st.HasFetch(m.fetchID) })
+	var open []*member
+	for _, m := range f.round {
+		answered, err := w.answered(ctx, f.acct, &st, m)
+		if err != nil {
+			f.tr.end(OutcomeStateUnavailable, err)
+			return retry, false
+		}
+		if !answered {
+			open = append(open, m)
+		}
+	}
 	if len(open) == 0 {
 		f.round = nil
 		f.tr.end(OutcomeAlreadyDone, nil)
