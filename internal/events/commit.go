@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // maxCommitTries bounds re-reading a state that keeps moving.
@@ -77,15 +78,24 @@ func (c *Commit) Events() []Event {
 // again, stores the rest on top of them and, for events a cut batch left,
 // tells StoreConfig.OnStaleState.
 func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
+	f, known := s.cache.found(c.closing.Subject, c.seq)
 	at := storedAt(c.seq)
+	if known {
+		at = f.at
+	}
 	var skip map[string]bool
 	for try := 1; ; try++ {
-		seq, err := s.commit(ctx, c, at, skip)
+		seq, err := s.commit(ctx, c, at, skip, known && c.seq != 0 && time.Since(f.stored) < leanHorizon)
 		if err == nil || !IsConflict(err) || try == maxCommitTries {
+			if err != nil {
+				// Whatever the state is now, it is not what the cache holds.
+				s.cache.drop(c.closing.Subject)
+			}
 			return seq, err
 		}
 		t, moved, terr := s.tailAfter(ctx, c.closing.Subject, c.seq)
 		if terr != nil || moved {
+			s.cache.drop(c.closing.Subject)
 			return 0, err
 		}
 		if skip == nil && t.cut > 0 {
@@ -95,8 +105,9 @@ func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 	}
 }
 
-// commit is one attempt of Commit from the account's position at.
-func (s *Store) commit(ctx context.Context, c Commit, at position, skip map[string]bool) (uint64, error) {
+// commit is one attempt of Commit from the account's position at; it may
+// be lean (lean.go) when mayLean.
+func (s *Store) commit(ctx context.Context, c Commit, at position, skip map[string]bool, mayLean bool) (uint64, error) {
 	acct := c.closing.Subject
 	prev, next := c.base, c.base
 	var events []Event
@@ -129,22 +140,35 @@ func (s *Store) commit(ctx context.Context, c Commit, at position, skip map[stri
 	next.recordFetch(append([]string{c.closing.FetchID}, c.coalesced...))
 	next.Problems = c.problem.recorded(next.Problems)
 	next.FetchedAt = mergeMap(next.FetchedAt, c.fetchedAt)
-	if c.lean(&prev, &next) {
+	if mayLean && c.lean(&prev, &next) {
 		// Nothing but bookkeeping changed: the state stays as stored.
 		if skip[c.closing.ID] {
 			return at.state, nil // stored already (its reply was lost)
 		}
-		if _, err := s.publishLean(ctx, acct, at, &c.closing); err != nil {
+		last, err := s.publishLean(ctx, acct, at, &c.closing)
+		if err != nil {
 			return 0, err
 		}
+		// The process remembers the bookkeeping (the fetch id, when the
+		// calls were made) and where the account's last event now is; the
+		// generation is the stored state's.
+		next.Generation = prev.Generation
+		f, _ := s.cache.found(acct, at.state)
+		f.at = position{state: at.state, lastEvent: last}
+		s.cache.put(acct, next, at.state, f, false, 0)
 		return at.state, nil
 	}
 	final := events[newTx-inFinal:]
 	if c.problem != nil {
 		final = append(slices.Clone(final), c.problem.Event)
 	}
+	base := at.state
 	at, err := s.publish(ctx, acct, at, final, &c.closing, &next, skip)
-	return at.state, err
+	if err != nil {
+		return 0, err
+	}
+	s.cache.put(acct, next, at.state, found{at: at, stored: time.Now()}, true, base)
+	return at.state, nil
 }
 
 // mergeMap returns a new map with a's entries overwritten by b's (a

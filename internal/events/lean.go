@@ -67,10 +67,17 @@ func noEmpty(v reflect.Value) {
 	}
 }
 
+// leanHorizon is how long after its state was stored an account's fetches
+// may be lean: a state is stored at least this often, which bounds the
+// answers that follow it in the stream (read after a conflict, tail.go).
+const leanHorizon = time.Hour
+
 // lean reports whether the commit, taking the account from prev to next,
 // can be stored as a lean commit: a successful fetch of a request alone
 // (a coalesced round records its members' fetch ids in the state), no
-// change, no problem reported, on a state that exists.
+// change, no problem reported, on a state that exists. Commit also wants
+// the state read through the cache (which knows where the account's last
+// event is) and stored less than leanHorizon ago.
 func (c *Commit) lean(prev, next *State) bool {
 	if c.seq == 0 || c.problem != nil || len(c.coalesced) > 0 || c.closing.Type != TypeFetchCompleted {
 		return false

@@ -48,6 +48,9 @@ type StoreConfig struct {
 	// OnStaleState, when set, is told of every commit that found events
 	// of the account stored after its state (tail.go); it must not block.
 	OnStaleState func(StaleState)
+	// StateCache is how many accounts' states are kept in memory (cache.go);
+	// default DefaultStateCache, negative none.
+	StateCache int
 }
 
 // StreamConfig is the configuration the events stream needs (see
@@ -76,6 +79,8 @@ type Store struct {
 	group *groupCommitter
 	// onStale is StoreConfig.OnStaleState.
 	onStale func(StaleState)
+	// cache, unless switched off, keeps recently used states (cache.go).
+	cache *stateCache
 }
 
 func (s *Store) staleState(st StaleState) {
@@ -113,6 +118,9 @@ func NewStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*St
 		return nil, fmt.Errorf("open stream %s: %w", cfg.Stream, err)
 	}
 	store := &Store{js: js, stream: st, onStale: cfg.OnStaleState}
+	if err := store.startCache(js.Conn(), cfg.StateCache); err != nil {
+		return nil, err
+	}
 	if !cfg.NoGroupCommit {
 		store.group = newGroupCommitter(store, groupCommitters)
 	}
@@ -121,6 +129,7 @@ func NewStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*St
 
 // Close stops the group committers; commits after it are refused.
 func (s *Store) Close() {
+	s.cache.close()
 	if s.group != nil {
 		s.group.close()
 	}
@@ -166,10 +175,15 @@ func covers(f, want string) bool {
 }
 
 // Load returns the account's stored state and the sequence of its
-// message, 0 when the account has none yet.
+// message, 0 when the account has none yet: from the state cache when it
+// holds the account (the commit tells when that was stale).
 func (s *Store) Load(ctx context.Context, omfragad string) (State, uint64, error) {
+	if st, seq, ok := s.cache.get(omfragad); ok {
+		return st, seq, nil
+	}
 	m, err := s.stream.GetLastMsgForSubject(ctx, contract.StateSubject(omfragad))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		s.cache.put(omfragad, State{}, 0, found{}, false, 0)
 		return State{}, 0, nil
 	}
 	if err != nil {
@@ -178,6 +192,19 @@ func (s *Store) Load(ctx context.Context, omfragad string) (State, uint64, error
 	st, err := DecodeState(m.Data)
 	if err != nil {
 		return State{}, 0, err
+	}
+	if s.cache != nil {
+		// Where the account's last event is: after the state when lean
+		// commits followed it (lean.go).
+		f := found{at: position{state: m.Sequence}, stored: m.Time}
+		last, err := s.stream.GetLastMsgForSubject(ctx, contract.AccountEvents(omfragad))
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return State{}, 0, fmt.Errorf("load state: last event: %w", err)
+		}
+		if err == nil {
+			f.at.lastEvent = last.Sequence
+		}
+		s.cache.put(omfragad, st, m.Sequence, f, false, 0)
 	}
 	return st, m.Sequence, nil
 }
