@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -40,48 +41,101 @@ func (e *Event) NATSSubject() string {
 // DataSchema is the URL of the JSON Schema of the event's data.
 func DataSchema(t Type) string { return SchemaBase + "events/" + string(t) + ".json" }
 
-type cloudEvent struct {
-	SpecVersion     string `json:"specversion"`
-	ID              string `json:"id"`
-	Source          string `json:"source"`
-	Type            string `json:"type"`
-	Subject         string `json:"subject"`
-	Time            string `json:"time"`
-	DataContentType string `json:"datacontenttype"`
-	DataSchema      string `json:"dataschema"`
-	FetchID         string `json:"fetchid"`
-	RequestID       string `json:"requestid,omitempty"`
-	CorrelationID   string `json:"correlationid,omitempty"`
-	Auth            string `json:"auth,omitempty"`
-	PartitionKey    string `json:"partitionkey"`
-	Data            any    `json:"data"`
-}
-
 // timeLayout is RFC 3339 with milliseconds, always in UTC.
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// Marshal encodes the event as a structured-mode CloudEvents 1.0 JSON document.
+// Marshal encodes the event as a structured-mode CloudEvents 1.0 JSON
+// document: the envelope written by hand (no reflection: every fetch
+// encodes at least one event), the data by encoding/json. The output is
+// what encoding/json makes of the same document (TestMarshalAsEncodingJSON).
 func (e *Event) Marshal() ([]byte, error) {
-	b, err := json.Marshal(cloudEvent{
-		SpecVersion:     "1.0",
-		ID:              e.ID,
-		Source:          contract.Source,
-		Type:            contract.EventType(string(e.Type)),
-		Subject:         e.Subject,
-		Time:            e.Time.UTC().Format(timeLayout),
-		DataContentType: "application/json",
-		DataSchema:      DataSchema(e.Type),
-		FetchID:         e.FetchID,
-		RequestID:       e.RequestID,
-		CorrelationID:   e.CorrelationID,
-		Auth:            e.Auth,
-		PartitionKey:    e.Subject,
-		Data:            e.Data,
-	})
+	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", e.Type, err)
 	}
-	return b, nil
+	typ := string(e.Type)
+	b := make([]byte, 0, 400+len(e.ID)+2*len(e.Subject)+2*len(typ)+len(e.FetchID)+len(e.RequestID)+
+		len(e.CorrelationID)+len(e.Auth)+len(data))
+	b = append(b, `{"specversion":"1.0","id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"source":`...)
+	b = appendString(b, contract.Source)
+	b = append(b, `,"type":`...)
+	b = appendString(b, contract.EventType(typ))
+	b = append(b, `,"subject":`...)
+	b = appendString(b, e.Subject)
+	b = append(b, `,"time":"`...)
+	b = e.Time.UTC().AppendFormat(b, timeLayout)
+	b = append(b, `","datacontenttype":"application/json","dataschema":`...)
+	b = appendString(b, DataSchema(e.Type))
+	b = append(b, `,"fetchid":`...)
+	b = appendString(b, e.FetchID)
+	for _, f := range [...]struct{ key, value string }{
+		{`,"requestid":`, e.RequestID}, {`,"correlationid":`, e.CorrelationID}, {`,"auth":`, e.Auth},
+	} {
+		if f.value != "" {
+			b = append(b, f.key...)
+			b = appendString(b, f.value)
+		}
+	}
+	b = append(b, `,"partitionkey":`...)
+	b = appendString(b, e.Subject)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, '}'), nil
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json
+// escapes it (HTML characters, U+2028 and U+2029 included; invalid UTF-8
+// becomes U+FFFD).
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // Msg returns the event as a NATS message: CloudEvents JSON body, the
@@ -91,9 +145,10 @@ func (e *Event) Msg() (*nats.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := nats.NewMsg(e.NATSSubject())
-	m.Data = b
-	m.Header.Set("Content-Type", ContentType)
-	m.Header.Set(nats.MsgIdHdr, e.ID)
-	return m, nil
+	return &nats.Msg{
+		Subject: e.NATSSubject(),
+		Data:    b,
+		// Canonical keys already: no need for Header.Set.
+		Header: nats.Header{"Content-Type": {ContentType}, nats.MsgIdHdr: {e.ID}},
+	}, nil
 }
