@@ -19,10 +19,13 @@ import (
 // its own answer. Exactly-once holds as for single commits: every member
 // is all its messages with its state, or nothing.
 const (
-	// maxGroupMember is the largest commit (in messages) that joins a group.
-	maxGroupMember = 64
-	// maxGroup bounds a group's messages, below the server's 1,000.
-	maxGroup = 512
+	// maxGroupMember is the largest commit (in messages) that joins a
+	// group: a first fetch of up to ~250 transactions.
+	maxGroupMember = maxBatch / 4
+	// maxGroup bounds a group's messages: the server's limit. Every batch
+	// costs the server a fixed amount (a staging store, a disk sync), so
+	// first fetches (~60 messages at 50 transactions) go 16 to a batch.
+	maxGroup = maxBatch
 	// groupCommitters send groups in parallel.
 	groupCommitters = 2
 	// groupTimeout bounds one group's publish.
