@@ -26,8 +26,12 @@ const (
 	// costs the server a fixed amount (a staging store, a disk sync), so
 	// first fetches (~60 messages at 50 transactions) go 16 to a batch.
 	maxGroup = maxBatch
-	// groupCommitters send groups in parallel.
-	groupCommitters = 2
+	// groupCommitters send groups in parallel. One: a batch holds up
+	// the stream's other writes while the server syncs it to disk, so
+	// fewer, larger batches (what queued while the last was sent) let
+	// the lean commits of unchanged fetches through (measured: the round
+	// after a change ran 0.8× the simple poller with two, 1.2–2.1× with one).
+	groupCommitters = 1
 	// groupTimeout bounds one group's publish.
 	groupTimeout = 10 * time.Second
 )
