@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
 
@@ -25,6 +27,13 @@ import (
 // measures each alone, so that the ratio holds however busy the machine
 // is. The first round is every account's first fetch; before the third,
 // a share of the accounts (-change-rate, default 10 %) get a new payment.
+//
+// Both contenders are measured the same way: a request counts as answered
+// when its contender acknowledges it (each does so once its answer is
+// stored), seen on the stream's ack subjects — the tool reads no answer,
+// so that its own work, which shares the NATS server's process, is the
+// same for both. Our events are counted in the events stream (its
+// messages less the accounts' state messages).
 
 // PeerConfig says how to run the peer.
 type PeerConfig struct {
@@ -67,7 +76,6 @@ type CompareReport struct {
 	OverallRatio float64   `json:"overallRatio"`
 	// FirstRoundEventsPerSecond is our events per second in the first round.
 	FirstRoundEventsPerSecond float64 `json:"firstRoundEventsPerSecond"`
-	UnknownAnswers            int     `json:"unknownAnswers"`
 }
 
 // Contender is one side's figures.
@@ -120,13 +128,25 @@ func ratio(a, b float64) float64 {
 
 // comparison is a running comparison.
 type comparison struct {
-	e       *env
-	r       *loadRunner
-	peers   *workerSet
-	pjs     jetstream.JetStream
-	pt      *peerTracker
-	oursTap *ackTap
-	peerTap *ackTap
+	e     *env
+	pjs   jetstream.JetStream
+	nonce string
+	ours  *contender
+	peer  *contender
+	// failed counts our FetchFailed answers.
+	failed atomic.Int64
+}
+
+// contender is one side of a comparison.
+type contender struct {
+	name            string
+	conn            string // its NATS connection's name
+	stream, durable string // its request queue
+	subject         func(omfragad string) string
+	procs           *workerSet
+	tracker         *ackTracker
+	tap             *ackTap
+	countsOwnEvents bool // ours: events counted in the stream; the peer: one message per answer
 }
 
 // Compare runs the worker and the peer side by side and returns the
@@ -164,52 +184,41 @@ func Compare(ctx context.Context, cfg Config, pc PeerConfig) (*CompareReport, er
 	if err != nil {
 		return nil, err
 	}
-	stopProgress := c.r.progress()
-	defer stopProgress()
 
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 3))
 	for round := 1; round <= cfg.Rounds+1; round++ {
-		changed := map[string]bool{}
+		paid := 0
 		if round == payRound {
 			n := int(cfg.ChangeRate*float64(len(c.e.accounts)) + 0.5)
+			paid = n
 			for _, i := range rng.Perm(len(c.e.accounts))[:n] {
 				omf := c.e.accounts[i]
 				if err := pay(c.e.sim, rng, omf, time.Now()); err != nil {
 					return rep, fmt.Errorf("pay into account %s: %w", omf, err)
 				}
-				changed[omf] = true
 			}
+			c.e.logf("round-%d: %d accounts paid into", round, n)
 		}
 		name := "round-" + strconv.Itoa(round)
-		ours := func(first bool) error {
-			p, err := c.oursPhase(ctx, name, changed)
-			p.RanFirst = first
-			rep.Ours.Rounds = append(rep.Ours.Rounds, p)
-			return err
-		}
-		peer := func(first bool) error {
-			p, err := c.peerPhase(ctx, name)
-			p.RanFirst = first
-			rep.Peer.Rounds = append(rep.Peer.Rounds, p)
-			return err
-		}
-		first, second := ours, peer
+		sides := []struct {
+			k   *contender
+			out *[]ComparePhase
+		}{{c.ours, &rep.Ours.Rounds}, {c.peer, &rep.Peer.Rounds}}
 		if round%2 == 0 {
-			first, second = peer, ours
+			sides[0], sides[1] = sides[1], sides[0]
 		}
-		if err := first(true); err != nil {
-			return rep, err
-		}
-		if err := second(false); err != nil {
-			return rep, err
+		for i, s := range sides {
+			p, err := c.phase(ctx, s.k, name)
+			p.RanFirst, p.Changed = i == 0, paid
+			*s.out = append(*s.out, p)
+			if err != nil {
+				return rep, err
+			}
 		}
 	}
 	rep.finish()
-	_, rep.Ours.PeakRSSBytes = c.e.workers.totals()
-	_, rep.Peer.PeakRSSBytes = c.peers.totals()
-	c.r.tr.mu.Lock()
-	rep.UnknownAnswers = c.r.tr.unknown
-	c.r.tr.mu.Unlock()
+	_, rep.Ours.PeakRSSBytes = c.ours.procs.totals()
+	_, rep.Peer.PeakRSSBytes = c.peer.procs.totals()
 	rep.LoadAverageEnd = loadAverage()
 	return rep, nil
 }
@@ -240,54 +249,57 @@ func startComparison(ctx context.Context, cfg Config, pc PeerConfig) (*compariso
 	if err != nil {
 		return nil, err
 	}
-	c := &comparison{e: e, pt: &peerTracker{}, oursTap: &ackTap{}}
-	c.peerTap = &ackTap{onAck: c.pt.acked}
+	c := &comparison{e: e, nonce: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
+	peerDir := filepath.Join(e.dir, "peer")
+	if err := os.MkdirAll(peerDir, 0o755); err != nil {
+		return c, err
+	}
+	c.ours = &contender{name: "ours", conn: contract.ConnectionName, stream: contract.FetchStream, durable: contract.Durable,
+		subject: contract.FetchSubject, procs: e.workers, countsOwnEvents: true}
+	c.peer = &contender{name: "peer", conn: PeerConnectionName, stream: peerRequests, durable: peerDurable,
+		subject: func(omf string) string { return peerFetchPrefix + omf },
+		procs: &workerSet{bin: pc.Bin, logDir: peerDir,
+			args: func(int, int) []string { return pc.Args },
+			env: func(i int) []string {
+				return append(append(e.workers.env(i), pc.Env...), "PEER_CONCURRENCY="+strconv.Itoa(pc.Concurrency))
+			}}}
 	e.logf("creating %d accounts × %d transactions", cfg.Accounts, cfg.Transactions)
 	if err := e.createAccounts(time.Now()); err != nil {
 		return c, err
 	}
-	if c.r, err = newLoadRunner(e); err != nil {
-		return c, err
-	}
-	c.r.ops = compareOps
-	for _, t := range []struct {
-		stream string
-		tap    *ackTap
-	}{{contract.FetchStream, c.oursTap}, {peerRequests, c.peerTap}} {
-		sub, err := e.nc.Subscribe(ackSubject(t.stream), t.tap.handle)
+	for _, k := range []*contender{c.ours, c.peer} {
+		k.tracker = &ackTracker{}
+		k.tap = &ackTap{onAck: k.tracker.acked}
+		sub, err := e.nc.Subscribe(ackSubject(k.stream), k.tap.handle)
 		if err != nil {
 			return c, err
 		}
 		_ = sub.SetPendingLimits(-1, -1)
 	}
+	sub, err := e.nc.Subscribe(contract.EventSubject("*", string(events.TypeFetchFailed)), func(*nats.Msg) { c.failed.Add(1) })
+	if err != nil {
+		return c, err
+	}
+	_ = sub.SetPendingLimits(-1, -1)
 	c.pjs, err = jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(1024))
 	if err != nil {
 		return c, err
 	}
-	peerDir := filepath.Join(e.dir, "peer")
-	if err := os.MkdirAll(peerDir, 0o755); err != nil {
-		return c, err
-	}
-	c.peers = &workerSet{bin: pc.Bin, logDir: peerDir,
-		args: func(int, int) []string { return pc.Args },
-		env: func(i int) []string {
-			return append(append(e.workers.env(i), pc.Env...), "PEER_CONCURRENCY="+strconv.Itoa(pc.Concurrency))
-		}}
 	if err := e.startWorkers(ctx, contract.Durable); err != nil {
 		return c, err
 	}
-	if err := c.peers.start(0); err != nil {
+	if err := c.peer.procs.start(0); err != nil {
 		return c, err
 	}
 	if err := waitConsumer(ctx, e.js, peerRequests, peerDurable); err != nil {
-		return c, fmt.Errorf("peer not pulling (see %s): %w", c.peers.logPath(0), err)
+		return c, fmt.Errorf("peer not pulling (see %s): %w", c.peer.procs.logPath(0), err)
 	}
 	return c, nil
 }
 
 func (c *comparison) close() {
-	if c.peers != nil {
-		c.peers.stop(10 * time.Second)
+	if c.peer != nil {
+		c.peer.procs.stop(10 * time.Second)
 	}
 	c.e.close()
 }
@@ -313,11 +325,11 @@ func waitConsumer(ctx context.Context, js jetstream.JetStream, stream, durable s
 // settle waits (up to 5 s) until the consumer holds nothing unacknowledged,
 // so that a phase's last acks are counted in it, and lets the server
 // finish writing before the next phase.
-func (c *comparison) settle(ctx context.Context, stream, durable string) {
+func (c *comparison) settle(ctx context.Context, k *contender) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	for {
-		if cons, err := c.e.js.Consumer(ctx, stream, durable); err == nil {
+		if cons, err := c.e.js.Consumer(ctx, k.stream, k.durable); err == nil {
 			if info, err := cons.Info(ctx); err == nil && info.NumAckPending == 0 && info.NumPending == 0 {
 				break
 			}
@@ -333,45 +345,54 @@ func (c *comparison) settle(ctx context.Context, stream, durable string) {
 
 // figures are the counters a phase is measured between.
 type figures struct {
-	nats    NATSFigures
-	toolCPU time.Duration
+	nats     NATSFigures
+	toolCPU  time.Duration
+	procCPU  time.Duration
+	calls    map[string]int
+	events   int64
+	failed   int64
+	eventsOK bool
 }
 
-func (c *comparison) figures(conn string, tap *ackTap) figures {
-	f, _ := c.e.nats.connFigures(conn)
-	f.Acks = tap.n.Load()
-	var cpu time.Duration
+func (c *comparison) figures(ctx context.Context, k *contender) figures {
+	f := figures{calls: c.e.sim.Calls(), failed: c.failed.Load()}
+	f.nats, _ = c.e.nats.connFigures(k.conn)
+	f.nats.Acks = k.tap.n.Load()
 	if st, err := readProc(os.Getpid()); err == nil {
-		cpu = st.CPU
+		f.toolCPU = st.CPU
 	}
-	return figures{nats: f, toolCPU: cpu}
+	f.procCPU, _ = k.procs.totals()
+	if k.countsOwnEvents {
+		f.events, f.eventsOK = c.storedEvents(ctx)
+	}
+	return f
 }
 
-func (c *comparison) wrap(p Phase, f0, f1 figures) ComparePhase {
-	out := ComparePhase{Phase: p, NATS: f1.nats.sub(f0.nats), ToolCPUSeconds: (f1.toolCPU - f0.toolCPU).Seconds()}
-	out.finishCompare()
-	return out
+// storedEvents is the number of events in the events stream: its
+// messages less the accounts' states (one message each).
+func (c *comparison) storedEvents(ctx context.Context) (int64, bool) {
+	st, err := c.e.js.Stream(ctx, contract.EventsStream)
+	if err != nil {
+		return 0, false
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(contract.StatePrefix+">"))
+	if err != nil {
+		return 0, false
+	}
+	n := int64(info.State.Msgs)
+	for _, k := range info.State.Subjects {
+		n -= int64(k)
+	}
+	return n, true
 }
 
-// oursPhase runs a round of the worker.
-func (c *comparison) oursPhase(ctx context.Context, name string, changed map[string]bool) (ComparePhase, error) {
-	f0 := c.figures(contract.ConnectionName, c.oursTap)
-	p, err := c.r.phase(ctx, name, c.e.accounts, changed, nil)
-	c.r.cur.Store(nil)
-	c.settle(ctx, contract.FetchStream, contract.Durable)
-	return c.wrap(p, f0, c.figures(contract.ConnectionName, c.oursTap)), err
-}
-
-// peerPhase publishes one request per account to the peer and waits
-// until each is acknowledged (the peer acknowledges a request once its
-// answer is stored).
-func (c *comparison) peerPhase(ctx context.Context, name string) (ComparePhase, error) {
+// phase publishes one request per account to the contender and waits
+// until each is acknowledged.
+func (c *comparison) phase(ctx context.Context, k *contender, name string) (ComparePhase, error) {
 	e := c.e
-	calls0 := e.sim.Calls()
-	cpu0, _ := c.peers.totals()
-	f0 := c.figures(PeerConnectionName, c.peerTap)
-	e.logf("%s: %d requests to the peer", name, len(e.accounts))
-	p := c.pt.begin(len(e.accounts))
+	f0 := c.figures(ctx, k)
+	e.logf("%s: %d requests to %s", name, len(e.accounts), k.name)
+	p := k.tracker.begin(len(e.accounts))
 	type pending struct {
 		f  jetstream.PubAckFuture
 		at time.Time
@@ -382,9 +403,9 @@ func (c *comparison) peerPhase(ctx context.Context, name string) (ComparePhase, 
 		for a := range acks {
 			select {
 			case ack := <-a.f.Ok():
-				c.pt.stored(ack.Sequence, a.at)
+				k.tracker.stored(ack.Sequence, a.at)
 			case <-a.f.Err():
-				c.pt.forget()
+				k.tracker.forget()
 			}
 		}
 	})
@@ -393,44 +414,51 @@ func (c *comparison) peerPhase(ctx context.Context, name string) (ComparePhase, 
 		if ctx.Err() != nil {
 			break
 		}
-		id := c.r.nonce + "-peer-" + name + "-" + strconv.Itoa(i)
-		m := nats.NewMsg(peerFetchPrefix + omf)
+		id := c.nonce + "-" + k.name + "-" + name + "-" + strconv.Itoa(i)
+		m := nats.NewMsg(k.subject(omf))
 		m.Data = []byte(`{"requestId":"` + id + `"` + compareOps + `}`)
 		m.Header.Set(nats.MsgIdHdr, id)
 		at := time.Now()
-		c.pt.published(at)
+		k.tracker.published(at)
 		f, perr := c.pjs.PublishMsgAsync(m)
 		if perr != nil {
-			err = fmt.Errorf("publish peer request: %w", perr)
-			c.pt.forget()
+			err = fmt.Errorf("publish request: %w", perr)
+			k.tracker.forget()
 			break
 		}
 		acks <- pending{f, at}
 	}
 	close(acks)
 	wg.Wait()
-	c.pt.seal()
+	k.tracker.seal()
 	if err == nil {
 		select {
 		case <-p.done:
 		case <-ctx.Done():
-			err = fmt.Errorf("%s: the peer answered %d of %d requests: %w", name, p.count(), p.requests, ctx.Err())
+			err = fmt.Errorf("%s: %s answered %d of %d requests: %w", name, k.name, p.count(), p.requests, ctx.Err())
 		}
 	}
-	c.settle(ctx, peerRequests, peerDurable)
-	cpu1, _ := c.peers.totals()
-	calls1 := e.sim.Calls()
-	out := c.pt.phase(name)
-	out.WorkerCPUSeconds = (cpu1 - cpu0).Seconds()
-	for op, n := range calls1 {
+	c.settle(ctx, k)
+	f1 := c.figures(ctx, k)
+	out := k.tracker.phase(name)
+	out.WorkerCPUSeconds = (f1.procCPU - f0.procCPU).Seconds()
+	for op, n := range f1.calls {
 		if op == sim.OpToken {
-			out.TokenCalls += n - calls0[op]
+			out.TokenCalls += n - f0.calls[op]
 		} else {
-			out.APICalls += n - calls0[op]
+			out.APICalls += n - f0.calls[op]
+		}
+	}
+	if k.countsOwnEvents {
+		out.Failed = int(f1.failed - f0.failed)
+		if f0.eventsOK && f1.eventsOK {
+			out.Events = int(f1.events - f0.events)
 		}
 	}
 	out.finish()
-	return c.wrap(out, f0, c.figures(PeerConnectionName, c.peerTap)), err
+	cp := ComparePhase{Phase: out, NATS: f1.nats.sub(f0.nats), ToolCPUSeconds: (f1.toolCPU - f0.toolCPU).Seconds()}
+	cp.finishCompare()
+	return cp, err
 }
 
 // pay books a new payment on the account, as a customer's transfer would.
@@ -442,17 +470,17 @@ func pay(s simulator, rng *rand.Rand, omf string, now time.Time) error {
 	})
 }
 
-// peerTracker matches the peer's acks to the requests published: an ack
+// ackTracker matches a contender's acks to the requests published: an ack
 // names the request's stream sequence, which the request's publish ack
-// tells (and which may come after the peer's ack).
-type peerTracker struct {
+// tells (and which may come after the contender's ack).
+type ackTracker struct {
 	mu    sync.Mutex
-	cur   *peerPhase
+	cur   *ackPhase
 	bySeq map[uint64]time.Time // publish time of requests stored, not yet acked
 	early map[uint64]time.Time // time of acks whose request's sequence is not known yet
 }
 
-type peerPhase struct {
+type ackPhase struct {
 	requests, answered int
 	sealed, closed     bool
 	first, last        time.Time
@@ -461,21 +489,21 @@ type peerPhase struct {
 	mu                 *sync.Mutex
 }
 
-func (p *peerPhase) count() int {
+func (p *ackPhase) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.answered
 }
 
-func (t *peerTracker) begin(requests int) *peerPhase {
+func (t *ackTracker) begin(requests int) *ackPhase {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.cur = &peerPhase{requests: requests, done: make(chan struct{}), mu: &t.mu, latencies: make([]time.Duration, 0, requests)}
+	t.cur = &ackPhase{requests: requests, done: make(chan struct{}), mu: &t.mu, latencies: make([]time.Duration, 0, requests)}
 	t.bySeq, t.early = map[uint64]time.Time{}, map[uint64]time.Time{}
 	return t.cur
 }
 
-func (t *peerTracker) published(at time.Time) {
+func (t *ackTracker) published(at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.cur.first.IsZero() {
@@ -484,7 +512,7 @@ func (t *peerTracker) published(at time.Time) {
 }
 
 // forget drops a request whose publish failed.
-func (t *peerTracker) forget() {
+func (t *ackTracker) forget() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.cur.requests--
@@ -492,7 +520,7 @@ func (t *peerTracker) forget() {
 }
 
 // stored records a request's stream sequence.
-func (t *peerTracker) stored(seq uint64, at time.Time) {
+func (t *ackTracker) stored(seq uint64, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ackAt, ok := t.early[seq]; ok {
@@ -504,7 +532,7 @@ func (t *peerTracker) stored(seq uint64, at time.Time) {
 }
 
 // acked records the peer's ack of the request at stream sequence seq.
-func (t *peerTracker) acked(seq uint64) {
+func (t *ackTracker) acked(seq uint64) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -519,7 +547,7 @@ func (t *peerTracker) acked(seq uint64) {
 	t.early[seq] = now
 }
 
-func (t *peerTracker) answer(published, acked time.Time) {
+func (t *ackTracker) answer(published, acked time.Time) {
 	p := t.cur
 	p.answered++
 	if acked.After(p.last) {
@@ -530,14 +558,14 @@ func (t *peerTracker) answer(published, acked time.Time) {
 }
 
 // seal marks the phase's publishing done.
-func (t *peerTracker) seal() {
+func (t *ackTracker) seal() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.cur.sealed = true
 	t.check()
 }
 
-func (t *peerTracker) check() {
+func (t *ackTracker) check() {
 	p := t.cur
 	if p.sealed && !p.closed && p.answered >= p.requests {
 		p.closed = true
@@ -546,7 +574,7 @@ func (t *peerTracker) check() {
 }
 
 // phase returns the current phase's figures (without the rates).
-func (t *peerTracker) phase(name string) Phase {
+func (t *ackTracker) phase(name string) Phase {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.cur

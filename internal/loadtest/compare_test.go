@@ -51,7 +51,7 @@ func TestAckStreamSeq(t *testing.T) {
 // request's publish ack comes before or after it; the phase is done once
 // sealed with every request answered.
 func TestPeerTracker(t *testing.T) {
-	var pt peerTracker
+	var pt ackTracker
 	p := pt.begin(3)
 	t0 := time.Now()
 	pt.published(t0)
@@ -103,9 +103,13 @@ func TestCompareSmall(t *testing.T) {
 	if got := rep.Peer.Overall.APICallsPerRefresh; got != 2 {
 		t.Errorf("peer API calls per refresh %v, want 2", got)
 	}
-	// Round 3 follows the payments: 2 of 20 accounts changed.
+	// Round 3 follows the payments: 2 of 20 accounts changed, each a
+	// NewTransaction, a BalanceChanged and a FetchCompleted more.
 	if got := rep.Ours.Rounds[2].Changed; got != 2 {
 		t.Errorf("changed accounts in round 3: %d, want 2", got)
+	}
+	if r := rep.Ours.Rounds; r[0].Events < 20*10 || r[1].Events != 20 || r[2].Events < 20+2*2 {
+		t.Errorf("our events per round %d, %d, %d; want ≥ 200, 20, ≥ 24", r[0].Events, r[1].Events, r[2].Events)
 	}
 	for _, side := range []Contender{rep.Ours, rep.Peer} {
 		n := side.Steady.NATS

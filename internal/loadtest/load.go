@@ -137,11 +137,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.TooManyRequests = 0 // counted, also when the run stops early
 	}
 
-	r, err := newLoadRunner(e)
+	tr := newTracker()
+	for _, subj := range []string{contract.EventSubject("*", string(events.TypeFetchCompleted)), contract.EventSubject("*", string(events.TypeFetchFailed))} {
+		sub, err := e.nc.Subscribe(subj, func(m *nats.Msg) { tr.handle(m.Data, time.Now()) })
+		if err != nil {
+			return nil, err
+		}
+		_ = sub.SetPendingLimits(-1, -1)
+	}
+	if err := e.nc.Flush(); err != nil {
+		return nil, err
+	}
+	pjs, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(1024),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			tr.forget(m.Header.Get(nats.MsgIdHdr))
+		}))
 	if err != nil {
 		return nil, err
 	}
-	tr := r.tr
+	r := &loadRunner{e: e, tr: tr, js: pjs, nonce: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
 	stopProgress := r.progress()
 	defer stopProgress()
 
@@ -207,38 +221,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 type loadRunner struct {
-	e     *env
-	tr    *tracker
-	js    jetstream.JetStream
-	nonce string
-	// ops, when set, adds the requests' operations: `,"operations":[…]`.
-	ops       string
+	e         *env
+	tr        *tracker
+	js        jetstream.JetStream
+	nonce     string
 	cur       atomic.Pointer[phaseStats]
 	published atomic.Int64
-}
-
-// newLoadRunner subscribes to the answers (FetchCompleted, FetchFailed)
-// and prepares publishing requests.
-func newLoadRunner(e *env) (*loadRunner, error) {
-	tr := newTracker()
-	for _, subj := range []string{contract.EventSubject("*", string(events.TypeFetchCompleted)), contract.EventSubject("*", string(events.TypeFetchFailed))} {
-		sub, err := e.nc.Subscribe(subj, func(m *nats.Msg) { tr.handle(m.Data, time.Now()) })
-		if err != nil {
-			return nil, err
-		}
-		_ = sub.SetPendingLimits(-1, -1)
-	}
-	if err := e.nc.Flush(); err != nil {
-		return nil, err
-	}
-	pjs, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(1024),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-			tr.forget(m.Header.Get(nats.MsgIdHdr))
-		}))
-	if err != nil {
-		return nil, err
-	}
-	return &loadRunner{e: e, tr: tr, js: pjs, nonce: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}, nil
 }
 
 // phase publishes one request per account and waits for every answer.
@@ -269,7 +257,7 @@ func (r *loadRunner) phase(ctx context.Context, name string, accts []string, cha
 		}
 		id := r.nonce + "-" + name + "-" + strconv.Itoa(i)
 		m := nats.NewMsg(contract.FetchSubject(omf))
-		m.Data = []byte(`{"requestId":"` + id + `"` + r.ops + `}`)
+		m.Data = []byte(`{"requestId":"` + id + `"}`)
 		m.Header.Set(nats.MsgIdHdr, id)
 		r.tr.published(id, changed[omf], p, time.Now())
 		// A server that fsyncs every write before acknowledging it takes
