@@ -261,6 +261,9 @@ func (s *Store) publish(ctx context.Context, acct string, at position, events []
 	} else {
 		ack, err = s.send(ctx, msgs)
 	}
+	// Whatever happened, the cached state is not the stored one now
+	// (Commit caches the new state after a success).
+	s.cache.drop(acct)
 	if err != nil {
 		if IsConflict(err) {
 			return position{}, fmt.Errorf("commit %d events: %w (%v)", stored, ErrConflict, err)
