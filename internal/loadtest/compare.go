@@ -357,7 +357,7 @@ type figures struct {
 func (c *comparison) figures(ctx context.Context, k *contender) figures {
 	f := figures{calls: c.e.sim.Calls(), failed: c.failed.Load()}
 	f.nats, _ = c.e.nats.connFigures(k.conn)
-	f.nats.Acks = k.tap.n.Load()
+	f.nats.Acks, f.nats.OneWayAcks = k.tap.n.Load(), k.tap.oneWay.Load()
 	if st, err := readProc(os.Getpid()); err == nil {
 		f.toolCPU = st.CPU
 	}

@@ -22,10 +22,14 @@ type NATSFigures struct {
 	BytesToServer   int64 `json:"bytesToServer"`
 	BytesFromServer int64 `json:"bytesFromServer"`
 	Acks            int64 `json:"acks"`
+	// OneWayAcks are the acks that ask for no reply (a confirmed ack's
+	// reply is among the messages from the server).
+	OneWayAcks int64 `json:"oneWayAcks"`
 	// Per answered request. RoundTrips counts, per refresh, each message
 	// the server sent (each ends an exchange the client waited for: a
-	// delivered request, a state read, a publish or commit ack) and each
-	// ack (one way): consume, state read, commit, ack.
+	// delivered request, a state read, a publish or commit ack, a
+	// confirmed ack's reply) and each one-way ack: consume, state read,
+	// commit, ack.
 	MsgsToServerPerRefresh   float64 `json:"msgsToServerPerRefresh"`
 	MsgsFromServerPerRefresh float64 `json:"msgsFromServerPerRefresh"`
 	BytesPerRefresh          float64 `json:"bytesPerRefresh"`
@@ -34,12 +38,14 @@ type NATSFigures struct {
 
 func (f NATSFigures) sub(g NATSFigures) NATSFigures {
 	return NATSFigures{MsgsToServer: f.MsgsToServer - g.MsgsToServer, MsgsFromServer: f.MsgsFromServer - g.MsgsFromServer,
-		BytesToServer: f.BytesToServer - g.BytesToServer, BytesFromServer: f.BytesFromServer - g.BytesFromServer, Acks: f.Acks - g.Acks}
+		BytesToServer: f.BytesToServer - g.BytesToServer, BytesFromServer: f.BytesFromServer - g.BytesFromServer, Acks: f.Acks - g.Acks,
+		OneWayAcks: f.OneWayAcks - g.OneWayAcks}
 }
 
 func (f NATSFigures) add(g NATSFigures) NATSFigures {
 	return NATSFigures{MsgsToServer: f.MsgsToServer + g.MsgsToServer, MsgsFromServer: f.MsgsFromServer + g.MsgsFromServer,
-		BytesToServer: f.BytesToServer + g.BytesToServer, BytesFromServer: f.BytesFromServer + g.BytesFromServer, Acks: f.Acks + g.Acks}
+		BytesToServer: f.BytesToServer + g.BytesToServer, BytesFromServer: f.BytesFromServer + g.BytesFromServer, Acks: f.Acks + g.Acks,
+		OneWayAcks: f.OneWayAcks + g.OneWayAcks}
 }
 
 // perRefresh fills in the figures per answered request.
@@ -51,7 +57,7 @@ func (f *NATSFigures) perRefresh(answered int) {
 	f.MsgsToServerPerRefresh = float64(f.MsgsToServer) / n
 	f.MsgsFromServerPerRefresh = float64(f.MsgsFromServer) / n
 	f.BytesPerRefresh = float64(f.BytesToServer+f.BytesFromServer) / n
-	f.RoundTripsPerRefresh = float64(f.MsgsFromServer+f.Acks) / n
+	f.RoundTripsPerRefresh = float64(f.MsgsFromServer+f.OneWayAcks) / n
 }
 
 // connFigures sums the server's counts of the connections named name on
@@ -87,12 +93,17 @@ func (e *natsEnv) connFigures(name string) (f NATSFigures, ok bool) {
 // subscription to the ack subjects, which every ack is published on) and
 // hands each ack's stream sequence to onAck.
 type ackTap struct {
-	n     atomic.Int64
-	onAck func(streamSeq uint64)
+	// n counts every ack; oneWay those that ask for no reply (a
+	// confirmed ack's reply is one of the server's messages).
+	n, oneWay atomic.Int64
+	onAck     func(streamSeq uint64)
 }
 
 func (t *ackTap) handle(m *nats.Msg) {
 	t.n.Add(1)
+	if m.Reply == "" {
+		t.oneWay.Add(1)
+	}
 	if t.onAck == nil {
 		return
 	}
