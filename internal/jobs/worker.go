@@ -231,11 +231,19 @@ func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Sto
 	return w, nil
 }
 
+// pullExpiry bounds each pull request of Run (its heartbeats come every
+// half of it).
+const pullExpiry = 5 * time.Second
+
 // Run consumes fetch requests until ctx is done, then drains: it stops
 // pulling, lets in-flight fetches finish for up to DrainTimeout, hands the
 // rest back, and returns. The durable consumer is kept for the next start.
 func (w *Worker) Run(ctx context.Context) error {
-	iter, err := w.cons.Messages(jetstream.PullMaxMessages(2 * w.cfg.Concurrency))
+	// A pull the server no longer holds (nats.go#1622: the consumer shows
+	// no waiting pull while requests wait) is noticed when heartbeats stop,
+	// after two of them: with the default 30 s expiry, requests waited
+	// 30 s now and then under load; a 5 s expiry bounds that to about 5 s.
+	iter, err := w.cons.Messages(jetstream.PullMaxMessages(2*w.cfg.Concurrency), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", contract.FetchStream, err)
 	}
