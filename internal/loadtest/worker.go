@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/audit"
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
@@ -64,11 +65,19 @@ func RunWorker(ctx context.Context, cpuprofile string) error {
 	if err != nil {
 		return err
 	}
-	w, err := jobs.New(ctx, js, api, store, jobs.Config{
+	jcfg := jobs.Config{
 		Concurrency: cfg.Concurrency, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
 		DrainTimeout: cfg.DrainTimeout, Replicas: cfg.StreamReplicas, NoCreate: !cfg.StreamsCreate,
 		Diff: events.Options{ReminderDays: cfg.ReminderDays}, Logger: log,
-	})
+	}
+	if cfg.AuditEnabled { // as cmd/worker: every answer kept before the commit
+		ev, err := audit.Open(ctx, js, audit.Config{MaxAge: cfg.AuditMaxAge, Replicas: cfg.StreamReplicas, NoCreate: !cfg.StreamsCreate})
+		if err != nil {
+			return err
+		}
+		jcfg.Evidence = ev
+	}
+	w, err := jobs.New(ctx, js, api, store, jcfg)
 	if err != nil {
 		return err
 	}
