@@ -30,7 +30,7 @@ import (
 // written only when something changed, so this costs little.
 
 // DefaultStateCache is how many accounts' states a Store keeps by default.
-const DefaultStateCache = 4096
+const DefaultStateCache = 1024
 
 // stateCache holds states by account; nil is a cache that holds nothing.
 type stateCache struct {
