@@ -129,6 +129,24 @@ func (c *stateCache) put(acct string, st State, seq uint64, f found, wrote bool,
 	c.entries[acct] = e
 }
 
+// keep caches a state this process stored at seq on top of the state at
+// base, as the stream holds it (encoded and decoded: what Load would read).
+func (c *stateCache) keep(acct string, st *State, seq uint64, f found, base uint64) {
+	if c == nil {
+		return
+	}
+	b, err := st.Encode()
+	var stored State
+	if err == nil {
+		stored, err = DecodeState(b)
+	}
+	if err != nil {
+		c.drop(acct)
+		return
+	}
+	c.put(acct, stored, seq, f, true, base)
+}
+
 // found returns what the entry of the account's state at seq knows; ok
 // is false when the cache holds no such entry.
 func (c *stateCache) found(acct string, seq uint64) (f found, ok bool) {

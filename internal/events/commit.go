@@ -152,10 +152,14 @@ func (s *Store) commit(ctx context.Context, c Commit, at position, skip map[stri
 		// The process remembers the bookkeeping (the fetch id, when the
 		// calls were made) and where the account's last event now is; the
 		// generation is the stored state's.
-		next.Generation = prev.Generation
+		// The process remembers the stored state with the bookkeeping (the
+		// fetch id, when the calls were made) and where the account's last
+		// event now is.
+		kept := prev
+		kept.Fetches, kept.FetchedAt = next.Fetches, next.FetchedAt
 		f, _ := s.cache.found(acct, at.state)
 		f.at = position{state: at.state, lastEvent: last}
-		s.cache.put(acct, next, at.state, f, false, 0)
+		s.cache.put(acct, kept, at.state, f, false, 0)
 		return at.state, nil
 	}
 	final := events[newTx-inFinal:]
@@ -167,7 +171,7 @@ func (s *Store) commit(ctx context.Context, c Commit, at position, skip map[stri
 	if err != nil {
 		return 0, err
 	}
-	s.cache.put(acct, next, at.state, found{at: at, stored: time.Now()}, true, base)
+	s.cache.keep(acct, &next, at.state, found{at: at, stored: time.Now()}, base)
 	return at.state, nil
 }
 
