@@ -217,27 +217,20 @@ func (w *Worker) invalid(ctx context.Context, msg jetstream.Msg, tr *trace, perr
 
 // heartbeat tells the server the request is in progress every third of
 // the consumer's ack wait until stopped, so that neither a slow API nor
-// a wait for the account's round causes a redelivery. A timer, not a
-// goroutine per request: most requests are settled before the first beat.
+// a wait for the account's round causes a redelivery.
 func (w *Worker) heartbeat(msg jetstream.Msg) func() {
-	var mu sync.Mutex
-	stopped := false
-	var t *time.Timer
-	mu.Lock() // the first beat waits until t is set
-	defer mu.Unlock()
-	t = time.AfterFunc(w.ackWait/3, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped {
-			return
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(w.ackWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
 		}
-		_ = msg.InProgress()
-		t.Reset(w.ackWait / 3)
-	})
-	return func() {
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		t.Stop()
-	}
+	}()
+	return func() { close(stop) }
 }
