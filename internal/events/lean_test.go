@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
 )
 
 func TestOnlyBookkeeping(t *testing.T) {
@@ -141,5 +143,57 @@ func TestLeanCommitNotForCoalescedOrProblems(t *testing.T) {
 	seq3, err := s.Commit(ctx, Failed(seq2, st2, closing("f3"), &prob))
 	if err != nil || seq3 == seq2 {
 		t.Fatalf("commit with a problem: %d, %v; want a new state", seq3, err)
+	}
+}
+
+// TestFullCommitAfterLeanCommits: lean answers follow the state in the
+// stream; a full commit finds the account where they left it, whether the
+// cache knows it or not, and raises no stale-state alert for them.
+func TestFullCommitAfterLeanCommits(t *testing.T) {
+	for _, known := range []bool{true, false} {
+		t.Run(map[bool]string{true: "position known", false: "position unknown"}[known], func(t *testing.T) {
+			ctx := context.Background()
+			srv := natstest.RunTest(t)
+			_, js := natstest.Connect(t, srv)
+			var alerts []StaleState
+			s, err := NewStore(ctx, js, StoreConfig{OnStaleState: func(st StaleState) { alerts = append(alerts, st) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := Diff(State{}, snapshotWith(rows(2)), time.Now(), Options{})
+			seq, err := s.Commit(ctx, Changes(0, &first, nil, closing("f1")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _, err := s.Load(ctx, acct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			same := Diff(st, snapshotWith(rows(2)), time.Now(), Options{})
+			for _, id := range []string{"f2", "f3"} {
+				if _, err := s.Commit(ctx, Changes(seq, &same, nil, closing(id))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, seq2, err := s.Load(ctx, acct)
+			if err != nil || seq2 != seq {
+				t.Fatalf("Load = %d, %v; want the unmoved state %d", seq2, err, seq)
+			}
+			if !known {
+				s.cache.drop(acct) // the commit takes the last event to be just before the state
+			}
+			more := Diff(st, snapshotWith(rows(3)), time.Now(), Options{})
+			if _, err := s.Commit(ctx, Changes(seq, &more, nil, closing("f4"))); err != nil {
+				t.Fatalf("full commit after lean commits: %v", err)
+			}
+			if len(alerts) != 0 {
+				t.Errorf("stale-state alerts for lean answers: %+v", alerts)
+			}
+			for id, n := range streamIDs(t, js) {
+				if n != 1 {
+					t.Errorf("id %s stored %d times", id, n)
+				}
+			}
+		})
 	}
 }
