@@ -1,33 +1,27 @@
 package events
 
 import (
-	"fmt"
 	"maps"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // The state cache keeps the states of recently used accounts in memory,
 // so that a fetch does not read its account's state from the stream: a
 // round trip, and the decoding of the state, saved on most refreshes.
 // A cached state is never trusted for more than a guess: every commit
-// still carries the sequence of the state it was built on, and the stream
-// refuses it when the state moved (another worker's commit). Then the
-// entry is dropped, and the fetch reads the state again as after any
-// conflict (jobs: commit). To make such conflicts rare, the cache also
-// watches the state messages every worker publishes (a plain subscription
-// to skattekonto.state.>) and drops an account's entry when another
-// process writes its state. With lean commits (lean.go) a state is
-// written only when something changed, so this costs little.
+// still carries the sequence of the state it was built on (and where the
+// account's last event is), and the stream refuses it when another
+// worker's commit came first. Then the entry is dropped, and the fetch
+// reads the state again as after any conflict (jobs: commit). With lean
+// commits (lean.go) a state is written only when something changed, so a
+// cached state is seldom stale, even with several workers.
+//
+// (A subscription to the state subjects could drop an entry as soon as
+// another worker writes the account's state; the worker's NATS role does
+// not allow it, and a stale entry costs no more than a conflict.)
 
 // DefaultStateCache is how many accounts' states a Store keeps by default.
 const DefaultStateCache = 1024
@@ -37,7 +31,6 @@ type stateCache struct {
 	mu      sync.Mutex
 	max     int
 	entries map[string]*cached
-	sub     *nats.Subscription
 	// hits and misses count Load's lookups.
 	hits, misses atomic.Int64
 }
@@ -49,11 +42,6 @@ type cached struct {
 	// lean commits); stored is when the state was stored.
 	at     position
 	stored time.Time
-	// wrote is set when this process stored st itself on top of the
-	// state at base: a state message built on base is its own (or a
-	// rival the stream refused) and leaves the entry alone.
-	wrote bool
-	base  uint64
 }
 
 // found is what a cache entry knows beyond the state: where the account
@@ -63,31 +51,15 @@ type found struct {
 	stored time.Time
 }
 
-// startCache keeps up to n states (0: DefaultStateCache, negative: none)
-// and watches the state messages on nc.
-func (s *Store) startCache(nc *nats.Conn, n int) error {
+// startCache keeps up to n states (0: DefaultStateCache, negative: none).
+func (s *Store) startCache(n int) {
 	if n < 0 {
-		return nil
+		return
 	}
 	if n == 0 {
 		n = DefaultStateCache
 	}
-	c := &stateCache{max: n, entries: make(map[string]*cached, min(n, 1024))}
-	sub, err := nc.Subscribe(contract.StatePrefix+">", c.observe)
-	if err != nil {
-		return fmt.Errorf("watch states: %w", err)
-	}
-	// Dropping a notice only costs a conflict later: no limit to hit.
-	_ = sub.SetPendingLimits(-1, -1)
-	c.sub = sub
-	s.cache = c
-	return nil
-}
-
-func (c *stateCache) close() {
-	if c != nil && c.sub != nil {
-		_ = c.sub.Unsubscribe()
-	}
+	s.cache = &stateCache{max: n, entries: make(map[string]*cached, min(n, 1024))}
 }
 
 // get returns a copy of the account's cached state and its sequence.
@@ -111,13 +83,13 @@ func (c *stateCache) get(acct string) (State, uint64, bool) {
 	return st, seq, ok
 }
 
-// put caches st, stored at seq, with what f knows; wrote and base as in
-// cached. When full, an arbitrary entry makes room.
-func (c *stateCache) put(acct string, st State, seq uint64, f found, wrote bool, base uint64) {
+// put caches st, stored at seq, with what f knows. When full, an
+// arbitrary entry makes room.
+func (c *stateCache) put(acct string, st State, seq uint64, f found) {
 	if c == nil {
 		return
 	}
-	e := &cached{st: st.clone(), seq: seq, at: f.at, stored: f.stored, wrote: wrote, base: base}
+	e := &cached{st: st.clone(), seq: seq, at: f.at, stored: f.stored}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[acct]; !ok && len(c.entries) >= c.max {
@@ -129,9 +101,9 @@ func (c *stateCache) put(acct string, st State, seq uint64, f found, wrote bool,
 	c.entries[acct] = e
 }
 
-// keep caches a state this process stored at seq on top of the state at
-// base, as the stream holds it (encoded and decoded: what Load would read).
-func (c *stateCache) keep(acct string, st *State, seq uint64, f found, base uint64) {
+// keep caches a state this process stored at seq as the stream holds it
+// (encoded and decoded: what Load would read).
+func (c *stateCache) keep(acct string, st *State, seq uint64, f found) {
 	if c == nil {
 		return
 	}
@@ -144,7 +116,7 @@ func (c *stateCache) keep(acct string, st *State, seq uint64, f found, base uint
 		c.drop(acct)
 		return
 	}
-	c.put(acct, stored, seq, f, true, base)
+	c.put(acct, stored, seq, f)
 }
 
 // found returns what the entry of the account's state at seq knows; ok
@@ -170,20 +142,6 @@ func (c *stateCache) drop(acct string) {
 	c.mu.Lock()
 	delete(c.entries, acct)
 	c.mu.Unlock()
-}
-
-// observe sees a state message published by any process (stored or
-// not) and drops the account's entry unless this process wrote it.
-func (c *stateCache) observe(m *nats.Msg) {
-	acct := strings.TrimPrefix(m.Subject, contract.StatePrefix)
-	base, err := strconv.ParseUint(m.Header.Get(jetstream.ExpectedLastSubjSeqHeader), 10, 64)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[acct]
-	if !ok || (err == nil && e.wrote && base == e.base) {
-		return
-	}
-	delete(c.entries, acct)
 }
 
 // clone returns a copy of s that shares no list or map with it (the

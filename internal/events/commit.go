@@ -159,19 +159,18 @@ func (s *Store) commit(ctx context.Context, c Commit, at position, skip map[stri
 		kept.Fetches, kept.FetchedAt = next.Fetches, next.FetchedAt
 		f, _ := s.cache.found(acct, at.state)
 		f.at = position{state: at.state, lastEvent: last}
-		s.cache.put(acct, kept, at.state, f, false, 0)
+		s.cache.put(acct, kept, at.state, f)
 		return at.state, nil
 	}
 	final := events[newTx-inFinal:]
 	if c.problem != nil {
 		final = append(slices.Clone(final), c.problem.Event)
 	}
-	base := at.state
 	at, err := s.publish(ctx, acct, at, final, &c.closing, &next, skip)
 	if err != nil {
 		return 0, err
 	}
-	s.cache.keep(acct, &next, at.state, found{at: at, stored: time.Now()}, base)
+	s.cache.keep(acct, &next, at.state, found{at: at, stored: time.Now()})
 	return at.state, nil
 }
 

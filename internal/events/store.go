@@ -118,9 +118,7 @@ func NewStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*St
 		return nil, fmt.Errorf("open stream %s: %w", cfg.Stream, err)
 	}
 	store := &Store{js: js, stream: st, onStale: cfg.OnStaleState}
-	if err := store.startCache(js.Conn(), cfg.StateCache); err != nil {
-		return nil, err
-	}
+	store.startCache(cfg.StateCache)
 	if !cfg.NoGroupCommit {
 		store.group = newGroupCommitter(store, groupCommitters)
 	}
@@ -129,7 +127,6 @@ func NewStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*St
 
 // Close stops the group committers; commits after it are refused.
 func (s *Store) Close() {
-	s.cache.close()
 	if s.group != nil {
 		s.group.close()
 	}
@@ -183,7 +180,7 @@ func (s *Store) Load(ctx context.Context, omfragad string) (State, uint64, error
 	}
 	m, err := s.stream.GetLastMsgForSubject(ctx, contract.StateSubject(omfragad))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		s.cache.put(omfragad, State{}, 0, found{}, false, 0)
+		s.cache.put(omfragad, State{}, 0, found{})
 		return State{}, 0, nil
 	}
 	if err != nil {
@@ -204,7 +201,7 @@ func (s *Store) Load(ctx context.Context, omfragad string) (State, uint64, error
 		if err == nil {
 			f.at.lastEvent = last.Sequence
 		}
-		s.cache.put(omfragad, st, m.Sequence, f, false, 0)
+		s.cache.put(omfragad, st, m.Sequence, f)
 	}
 	return st, m.Sequence, nil
 }
