@@ -415,7 +415,7 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 	if diff := cmp.Diff(auditBefore.CachedInfo().Config, auditAfter.CachedInfo().Config); diff != "" {
 		t.Errorf("the worker changed the audit bucket made from deploy/k8s/base/nack-audit.yaml (-NACK +worker):\n%s", diff)
 	}
-	// The worker kept the fetches' answers and their call records.
+	// The worker kept the fetches' answers.
 	obj, err := op.js.ObjectStore(t.Context(), contract.AuditBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -424,16 +424,8 @@ func TestWorkerRunsWithItsRole(t *testing.T) {
 	if err != nil {
 		t.Fatalf("operator lists the audit bucket: %v", err)
 	}
-	var answers, calls int
-	for _, o := range kept {
-		if strings.HasPrefix(o.Name, contract.AuditCallPrefix) {
-			calls++
-		} else {
-			answers++
-		}
-	}
-	if answers == 0 || calls == 0 {
-		t.Errorf("the audit bucket holds %d answers and %d call records, want some of each", answers, calls)
+	if len(kept) == 0 {
+		t.Error("the audit bucket holds no answer")
 	}
 	if _, err := op.js.Consumer(t.Context(), contract.FetchStream, workerDurable); err != nil {
 		t.Errorf("the workers' durable consumer is gone after the drain: %v", err)

@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -25,7 +24,7 @@ const (
 )
 
 var (
-	// ErrNotKept is returned for an answer or call record that is not in
+	// ErrNotKept is returned for an answer that is not in
 	// the bucket (never kept, or past its retention).
 	ErrNotKept = errors.New("audit: not kept")
 	// ErrTampered is returned when a kept answer's bytes do not hash to
@@ -41,12 +40,19 @@ type Config struct {
 	Replicas int
 	// NoCreate opens a bucket made by the operator instead of creating it.
 	NoCreate bool
+	// KeptCache is how many answers' hashes the store remembers as kept
+	// (0: DefaultKeptCache, negative: none).
+	KeptCache int
 }
 
 // Store keeps and reads API answers. It is safe for concurrent use.
 type Store struct {
 	obj    jetstream.ObjectStore
 	maxAge time.Duration
+	// kept remembers answers known to be in the bucket, so that an
+	// answer that comes again (most do: an unchanged balance, the same
+	// payout account) costs no round trip.
+	kept *keptCache
 }
 
 // Open opens the audit bucket, creating it (or updating its settings)
@@ -65,40 +71,26 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("audit: open bucket %s: %w", oc.Bucket, err)
 	}
-	return &Store{obj: obj, maxAge: cfg.MaxAge}, nil
+	return &Store{obj: obj, maxAge: cfg.MaxAge, kept: newKeptCache(cfg.KeptCache, cfg.MaxAge)}, nil
 }
 
-// Record is what is kept of one HTTP call: which answer it brought.
-type Record struct {
-	Sha256        string    `json:"sha256"`
-	Operation     string    `json:"operation"`
-	CorrelationID string    `json:"correlationId"`
-	HTTPStatus    int       `json:"httpStatus"`
-	At            time.Time `json:"at"`
-	Size          int       `json:"size"`
-}
-
-// Keep stores the answer of each call that brought one (a Body) and the
-// call's record. An answer already kept is not stored again, unless it
-// is old enough (half the retention) that it could expire before the
-// events that now cite it. It returns only when all is stored: the
-// caller may then commit the events the answers explain.
+// Keep stores the answer of each call that brought one (a Body), once
+// however many calls brought it. An answer already kept is not stored
+// again, unless it is old enough (half the retention) that it could
+// expire before the events that now cite it. It returns only when all is
+// stored: the caller may then commit the events the answers explain.
+//
+// Which call brought which answer is told by the fetch's closing event
+// (data.calls[]: correlation id, operation, status, time, sha256), stored
+// after the answers; the answer's metadata name the call that first
+// brought it.
 func (s *Store) Keep(ctx context.Context, calls []skv.Call) error {
 	for _, c := range calls {
 		if c.Body == nil {
 			continue
 		}
-		sum := c.Sha256()
-		if err := s.keepAnswer(ctx, sum, c); err != nil {
+		if err := s.keepAnswer(ctx, c.Sha256(), c); err != nil {
 			return err
-		}
-		rec, err := json.Marshal(Record{Sha256: sum, Operation: string(c.Operation), CorrelationID: c.CorrelationID,
-			HTTPStatus: c.HTTPStatus, At: c.At.UTC(), Size: len(c.Body)})
-		if err != nil {
-			return fmt.Errorf("audit: encode call record: %w", err)
-		}
-		if _, err := s.obj.PutBytes(ctx, contract.AuditCallPrefix+c.CorrelationID, rec); err != nil {
-			return fmt.Errorf("audit: keep call record %s: %w", c.CorrelationID, err)
 		}
 	}
 	return nil
@@ -106,9 +98,14 @@ func (s *Store) Keep(ctx context.Context, calls []skv.Call) error {
 
 // keepAnswer stores one answer under its hash, once.
 func (s *Store) keepAnswer(ctx context.Context, sum string, c skv.Call) error {
+	now := time.Now()
+	if s.kept.fresh(sum, now) {
+		return nil // kept already, seen by this process
+	}
 	info, err := s.obj.GetInfo(ctx, sum)
 	switch {
-	case err == nil && !info.Deleted && (s.maxAge == 0 || time.Since(info.ModTime) < s.maxAge/2):
+	case err == nil && !info.Deleted && s.young(info.ModTime, now):
+		s.kept.add(sum, info.ModTime, now)
 		return nil // kept already
 	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
 		return fmt.Errorf("audit: look up answer %s: %w", sum, err)
@@ -122,10 +119,18 @@ func (s *Store) keepAnswer(ctx context.Context, sum string, c skv.Call) error {
 			MetaAt:            c.At.UTC().Format(time.RFC3339Nano),
 		},
 	}
-	if _, err := s.obj.Put(ctx, meta, bytes.NewReader(c.Body)); err != nil {
+	info, err = s.obj.Put(ctx, meta, bytes.NewReader(c.Body))
+	if err != nil {
 		return fmt.Errorf("audit: keep answer %s: %w", sum, err)
 	}
+	s.kept.add(sum, info.ModTime, now)
 	return nil
+}
+
+// young reports whether an answer stored at mod is young enough to be
+// cited again without storing it anew: within half the retention.
+func (s *Store) young(mod, now time.Time) bool {
+	return s.maxAge == 0 || now.Sub(mod) < s.maxAge/2
 }
 
 // Answer returns the kept answer named sum after checking that its bytes
@@ -150,20 +155,4 @@ func (s *Store) Answer(ctx context.Context, sum string) ([]byte, map[string]stri
 		return b, info.Metadata, fmt.Errorf("answer %s: %w: the bytes hash to %s", sum, ErrTampered, got)
 	}
 	return b, info.Metadata, nil
-}
-
-// Call returns the record of the call with correlation id cid.
-func (s *Store) Call(ctx context.Context, cid string) (Record, error) {
-	b, err := s.obj.GetBytes(ctx, contract.AuditCallPrefix+cid)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return Record{}, fmt.Errorf("call %s: %w", cid, ErrNotKept)
-	}
-	if err != nil {
-		return Record{}, fmt.Errorf("audit: call %s: %w", cid, err)
-	}
-	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Record{}, fmt.Errorf("audit: call record %s: %w", cid, err)
-	}
-	return r, nil
 }

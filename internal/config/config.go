@@ -162,7 +162,7 @@ type Config struct {
 	WatchMaxAccounts int           `envconfig:"WATCH_MAX_ACCOUNTS" default:"10000"`
 
 	// The evidence: every API answer kept as received in the Object
-	// Store bucket SKATTEKONTO_AUDIT before its events are committed, for
+	// Store bucket SKATTEKONTO_EVIDENCE before its events are committed, for
 	// AUDIT_MAX_AGE (0: forever); see docs/audit.md.
 	AuditEnabled bool          `envconfig:"AUDIT_ENABLED" default:"true"`
 	AuditMaxAge  time.Duration `envconfig:"AUDIT_MAX_AGE" default:"0"`

@@ -7,14 +7,10 @@ import (
 )
 
 // AuditBucket is the Object Store bucket that keeps every API answer as
-// received, named by the SHA-256 of its bytes (hex), with a call record
-// "calls/<correlation id>" per HTTP call. Its stream is "OBJ_" + the
+// received, named by the SHA-256 of its bytes (hex). Its stream is "OBJ_" + the
 // bucket's name; the raw answers hold personal data, so only the operator
-// and the worker may use its subjects ($O.SKATTEKONTO_AUDIT.>).
-const AuditBucket = "SKATTEKONTO_AUDIT"
-
-// AuditCallPrefix starts the name of a call record in AuditBucket.
-const AuditCallPrefix = "calls/"
+// and the worker may use its subjects ($O.SKATTEKONTO_EVIDENCE.>).
+const AuditBucket = "SKATTEKONTO_EVIDENCE"
 
 // AuditSettings are what a deployment chooses of the audit bucket. The
 // zero value means the defaults.

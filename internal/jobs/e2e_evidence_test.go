@@ -82,7 +82,7 @@ func callsOf(t *testing.T, s stored) []map[string]any {
 	return out
 }
 
-// answerObjects counts the answers (not call records) in the bucket.
+// answerObjects counts the objects in the bucket: answers only.
 func answerObjects(t *testing.T, e *env) int {
 	t.Helper()
 	obj, err := e.js.ObjectStore(t.Context(), contract.AuditBucket)
@@ -93,18 +93,12 @@ func answerObjects(t *testing.T, e *env) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, o := range list {
-		if !strings.HasPrefix(o.Name, contract.AuditCallPrefix) {
-			n++
-		}
-	}
-	return n
+	return len(list)
 }
 
 // TestE2EEvidenceKeepsEveryAnswer fetches an account twice: every call of
 // each FetchCompleted names a sha256 whose object holds the exact bytes
-// the simulator sent, each call has its record, and the answers the
+// the simulator sent, and the answers the
 // second fetch got unchanged are stored once.
 func TestE2EEvidenceKeepsEveryAnswer(t *testing.T) {
 	e, wr, st := evidenceEnv(t)
@@ -134,13 +128,6 @@ func TestE2EEvidenceKeepsEveryAnswer(t *testing.T) {
 			}
 			if !bytes.Equal(kept, sent) {
 				t.Errorf("call %s: kept %q, want the bytes sent %q", cid, kept, sent)
-			}
-			rec, err := st.Call(t.Context(), cid)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec.Sha256 != sum || rec.Operation != c["operation"] || rec.HTTPStatus != 200 || rec.Size != len(sent) {
-				t.Errorf("call record %+v, want sha256 %s of %s", rec, sum, c["operation"])
 			}
 			hashes[sum] = true
 		}

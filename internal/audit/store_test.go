@@ -1,0 +1,145 @@
+package audit
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
+	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+)
+
+func call(cid string, body []byte) skv.Call {
+	return skv.Call{Operation: skv.OpSaldo, CorrelationID: cid, HTTPStatus: 200, At: time.Now(), Body: body}
+}
+
+// TestKeepStoresOnceAndRemembers keeps the same answer from two calls:
+// it is stored once, its metadata name the first call, and the second
+// Keep sends nothing to the server (the store remembers it).
+func TestKeepStoresOnceAndRemembers(t *testing.T) {
+	srv := natstest.RunTest(t)
+	nc, js := natstest.Connect(t, srv)
+	st, err := Open(t.Context(), js, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"saldoSkatteverket":-1200}`)
+	if err := st.Keep(t.Context(), []skv.Call{call("cid-1", body), {Operation: skv.OpSaldo, CorrelationID: "cid-none"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := nc.Stats().OutMsgs
+	if err := st.Keep(t.Context(), []skv.Call{call("cid-2", body)}); err != nil {
+		t.Fatal(err)
+	}
+	if sent := nc.Stats().OutMsgs - before; sent != 0 {
+		t.Errorf("keeping a remembered answer sent %d messages, want 0", sent)
+	}
+	got, meta, err := st.Answer(t.Context(), skv.Sha256(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, body) || meta[MetaCorrelationID] != "cid-1" {
+		t.Errorf("kept %q by %q, want %q by cid-1", got, meta[MetaCorrelationID], body)
+	}
+	list, err := st.obj.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Errorf("%d objects in the bucket, want 1 (the answer, once)", len(list))
+	}
+}
+
+// TestKeepWithoutMemoryLooksInTheBucket: a store that remembers nothing
+// (another replica, a restart) finds an answer kept before and does not
+// store it again; an answer deleted from the bucket is stored anew.
+func TestKeepWithoutMemoryLooksInTheBucket(t *testing.T) {
+	srv := natstest.RunTest(t)
+	_, js := natstest.Connect(t, srv)
+	first, err := Open(t.Context(), js, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(t.Context(), js, Config{KeptCache: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"transaktioner":[]}`)
+	sum := skv.Sha256(body)
+	if err := first.Keep(t.Context(), []skv.Call{call("cid-1", body)}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := first.obj.GetInfo(t.Context(), sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Keep(t.Context(), []skv.Call{call("cid-2", body)}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := other.obj.GetInfo(t.Context(), sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.NUID != info.NUID {
+		t.Error("an answer already in the bucket was stored again")
+	}
+	if err := first.obj.Delete(t.Context(), sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Keep(t.Context(), []skv.Call{call("cid-3", body)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, meta, err := other.Answer(t.Context(), sum); err != nil || meta[MetaCorrelationID] != "cid-3" {
+		t.Errorf("after a delete: %v, kept by %q, want kept anew by cid-3", err, meta[MetaCorrelationID])
+	}
+}
+
+func TestKeptCache(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		maxAge time.Duration
+		stored time.Time
+		at     time.Time
+		want   bool
+	}{
+		{"just seen", 0, t0.Add(-time.Hour), t0, true},
+		{"seen before the recheck", 0, t0, t0.Add(KeptRecheck - time.Second), true},
+		{"seen a recheck ago: look again", 0, t0, t0.Add(KeptRecheck), false},
+		{"young within the retention", 48 * time.Hour, t0.Add(-23 * time.Hour), t0, true},
+		{"half the retention old: store anew", 48 * time.Hour, t0.Add(-24 * time.Hour), t0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newKeptCache(4, tt.maxAge)
+			k.add("a", tt.stored, t0)
+			if got := k.fresh("a", tt.at); got != tt.want {
+				t.Errorf("fresh = %v, want %v", got, tt.want)
+			}
+			if k.fresh("b", t0) {
+				t.Error("an answer never added is fresh")
+			}
+		})
+	}
+}
+
+func TestKeptCacheForgetsTheOldestWhenFull(t *testing.T) {
+	t0 := time.Now()
+	k := newKeptCache(2, 0)
+	k.add("a", t0, t0)
+	k.add("b", t0, t0)
+	k.add("a", t0, t0) // seen again: still one entry
+	k.add("c", t0, t0)
+	if k.fresh("a", t0) || !k.fresh("b", t0) || !k.fresh("c", t0) {
+		t.Errorf("after a, b, a, c in a cache of 2: a %v b %v c %v, want false true true",
+			k.fresh("a", t0), k.fresh("b", t0), k.fresh("c", t0))
+	}
+	if len(k.byHash) != 2 || len(k.order) != 2 {
+		t.Errorf("%d entries, ring of %d, want 2 and 2", len(k.byHash), len(k.order))
+	}
+	var none *keptCache = newKeptCache(-1, 0)
+	none.add("a", t0, t0)
+	if none.fresh("a", t0) {
+		t.Error("a cache of no entries remembers")
+	}
+}
