@@ -129,7 +129,7 @@ func (g *groupCommitter) send(group []*groupRequest, total int) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
 	if len(group) == 1 {
-		seq, err := g.store.send(ctx, group[0].msgs)
+		seq, err := g.store.sendAlone(ctx, group[0].msgs)
 		group[0].done <- groupResult{seq, err}
 		return
 	}
@@ -151,7 +151,7 @@ func (g *groupCommitter) send(group []*groupRequest, total int) {
 		return
 	}
 	for _, r := range group {
-		seq, err := g.store.send(ctx, r.msgs)
+		seq, err := g.store.sendAlone(ctx, r.msgs)
 		r.done <- groupResult{seq, err}
 	}
 }

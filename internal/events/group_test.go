@@ -81,3 +81,81 @@ func closingFor(acct, fetchID string) Event {
 	return Event{ID: NewID(acct, TypeFetchCompleted, fetchID), Type: TypeFetchCompleted, Subject: acct, Time: time.Now(), FetchID: fetchID,
 		Data: FetchCompleted{Header: Header{Omfragad: acct}}}
 }
+
+// TestGroupedLeanCommits sends many accounts' lean commits at once, so
+// they share atomic batches, one of them stale (another store moved its
+// account after this store cached it): the stale one alone is refused
+// with ErrConflict, every other lands once at its state's sequence, and a
+// lean commit repeated after it landed (its ack lost) is success without
+// a second copy.
+func TestGroupedLeanCommits(t *testing.T) {
+	ctx := context.Background()
+	s, js := newTestStore(t)
+	other, err := NewStore(ctx, js, StoreConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	accts := make([]string, n)
+	seqs := make([]uint64, n)
+	states := make([]State, n)
+	for i := range accts {
+		accts[i] = fmt.Sprintf("16556677%04d", i)
+		res := Diff(State{}, Snapshot{Omfragad: accts[i], Saldo: saldo(1, 1)}, time.Now(), Options{})
+		if _, err := s.Commit(ctx, Changes(0, &res, nil, closingFor(accts[i], "first"))); err != nil {
+			t.Fatal(err)
+		}
+		if states[i], seqs[i], err = s.Load(ctx, accts[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale := accts[0]
+	moved := Diff(states[0], Snapshot{Omfragad: stale, Saldo: saldo(2, 2)}, time.Now(), Options{})
+	if _, err := other.Commit(ctx, Changes(seqs[0], &moved, nil, closingFor(stale, "moved"))); err != nil {
+		t.Fatal(err)
+	}
+	grouped := s.group.grouped.Load()
+	errs := make([]error, n)
+	got := make([]uint64, n)
+	var wg sync.WaitGroup
+	for i, a := range accts {
+		wg.Go(func() {
+			same := Diff(states[i], Snapshot{Omfragad: a, Saldo: saldo(1, 1)}, time.Now(), Options{})
+			got[i], errs[i] = s.Commit(ctx, Changes(seqs[i], &same, nil, closingFor(a, "lean")))
+		})
+	}
+	wg.Wait()
+	for i, a := range accts {
+		if a == stale {
+			if !errors.Is(errs[i], ErrConflict) {
+				t.Errorf("stale lean commit: %v, want ErrConflict", errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || got[i] != seqs[i] {
+			t.Errorf("%s: lean commit = %d, %v; want the state's sequence %d", a, got[i], errs[i], seqs[i])
+		}
+	}
+	if s.group.grouped.Load() == grouped {
+		t.Error("no lean commit shared a batch")
+	}
+	// Account 1's lean commit again (a redelivery whose ack was lost).
+	same := Diff(states[1], Snapshot{Omfragad: accts[1], Saldo: saldo(1, 1)}, time.Now(), Options{})
+	if _, err := s.Commit(ctx, Changes(seqs[1], &same, nil, closingFor(accts[1], "lean"))); err != nil && !errors.Is(err, ErrConflict) {
+		t.Errorf("the repeated lean commit: %v", err)
+	}
+	ids := streamIDs(t, js)
+	for id, k := range ids {
+		if k != 1 {
+			t.Errorf("id %s stored %d times", id, k)
+		}
+	}
+	for _, a := range accts[1:] {
+		if ids[FetchCompletedID(a, "lean")] != 1 {
+			t.Errorf("%s: its lean FetchCompleted is not stored", a)
+		}
+	}
+	if ids[FetchCompletedID(stale, "lean")] != 0 {
+		t.Error("the stale lean commit's FetchCompleted was stored")
+	}
+}

@@ -101,12 +101,30 @@ func (s *Store) publishLean(ctx context.Context, acct string, at position, closi
 	}
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(at.lastEvent, 10))
 	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, contract.AccountEvents(acct))
-	ack, err := s.js.PublishMsg(ctx, m)
+	var seq uint64
+	if s.group != nil {
+		// With other commits in one atomic batch: the server syncs a
+		// batch to disk once, a lone publish once per message.
+		seq, err = s.group.commit(ctx, []*nats.Msg{m})
+	} else {
+		seq, err = s.publishOne(ctx, m)
+	}
 	if err != nil {
 		if IsConflict(err) {
 			return 0, fmt.Errorf("commit %s: %w (%v)", closing.Type, ErrConflict, err)
 		}
 		return 0, fmt.Errorf("commit %s: %w", closing.Type, err)
+	}
+	return seq, nil
+}
+
+// publishOne stores one message with a plain publish (no batch). A
+// duplicate (an earlier delivery's publish, inside the duplicate window)
+// is success, with the original's sequence.
+func (s *Store) publishOne(ctx context.Context, m *nats.Msg) (uint64, error) {
+	ack, err := s.js.PublishMsg(ctx, m)
+	if err != nil {
+		return 0, err
 	}
 	return ack.Sequence, nil
 }
