@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,9 @@ type groupCommitter struct {
 	quit  chan struct{}
 	// grouped counts commits stored as members of a group of two or more.
 	grouped atomic.Int64
+	// sending is held while a group is sent (a test holds it to let
+	// commits queue up).
+	sending sync.Mutex
 }
 
 func newGroupCommitter(s *Store, n int) *groupCommitter {
@@ -120,7 +124,9 @@ func (g *groupCommitter) run() {
 				break fill
 			}
 		}
+		g.sending.Lock()
 		g.send(group, total)
+		g.sending.Unlock()
 	}
 }
 

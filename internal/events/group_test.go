@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
 )
 
 // TestGroupCommit commits many accounts at once, over three rounds, one of
@@ -83,15 +87,22 @@ func closingFor(acct, fetchID string) Event {
 }
 
 // TestGroupedLeanCommits sends many accounts' lean commits at once, so
-// they share atomic batches, one of them stale (another store moved its
-// account after this store cached it): the stale one alone is refused
-// with ErrConflict, every other lands once at its state's sequence, and a
-// lean commit repeated after it landed (its ack lost) is success without
-// a second copy.
+// they share atomic batches: every one lands once at its state's
+// sequence; a stale one (another store moved its account after this
+// store cached it) is refused with ErrConflict; a lean commit repeated
+// after it landed (its ack lost) is success without a second copy; and
+// a lean commit stored by a batch is not taken for a commit a power loss
+// cut short when another store reads the account's tail.
 func TestGroupedLeanCommits(t *testing.T) {
 	ctx := context.Background()
-	s, js := newTestStore(t)
-	other, err := NewStore(ctx, js, StoreConfig{})
+	srv := natstest.RunTest(t)
+	_, js := natstest.Connect(t, srv)
+	var alarms atomic.Int64
+	s, err := NewStore(ctx, js, StoreConfig{OnStaleState: func(StaleState) { alarms.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewStore(ctx, js, StoreConfig{OnStaleState: func(StaleState) { alarms.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,17 +125,36 @@ func TestGroupedLeanCommits(t *testing.T) {
 	if _, err := other.Commit(ctx, Changes(seqs[0], &moved, nil, closingFor(stale, "moved"))); err != nil {
 		t.Fatal(err)
 	}
+	// The other store reads every account now: where their last events
+	// are will be stale after this store's lean commits.
+	for _, a := range accts {
+		if _, _, err := other.Load(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
 	grouped := s.group.grouped.Load()
 	errs := make([]error, n)
 	got := make([]uint64, n)
 	var wg sync.WaitGroup
+	// The committer waits while the commits queue up: the first is taken
+	// alone, the others go in groups.
+	s.group.sending.Lock()
 	for i, a := range accts {
+		if a == stale {
+			continue // alone, below: it would fail its group as a whole
+		}
 		wg.Go(func() {
 			same := Diff(states[i], Snapshot{Omfragad: a, Saldo: saldo(1, 1)}, time.Now(), Options{})
 			got[i], errs[i] = s.Commit(ctx, Changes(seqs[i], &same, nil, closingFor(a, "lean")))
 		})
 	}
+	for len(s.group.queue) < n-2 {
+		time.Sleep(time.Millisecond)
+	}
+	s.group.sending.Unlock()
 	wg.Wait()
+	same0 := Diff(states[0], Snapshot{Omfragad: stale, Saldo: saldo(1, 1)}, time.Now(), Options{})
+	got[0], errs[0] = s.Commit(ctx, Changes(seqs[0], &same0, nil, closingFor(stale, "lean")))
 	for i, a := range accts {
 		if a == stale {
 			if !errors.Is(errs[i], ErrConflict) {
@@ -144,6 +174,27 @@ func TestGroupedLeanCommits(t *testing.T) {
 	if _, err := s.Commit(ctx, Changes(seqs[1], &same, nil, closingFor(accts[1], "lean"))); err != nil && !errors.Is(err, ErrConflict) {
 		t.Errorf("the repeated lean commit: %v", err)
 	}
+	// The other store's lean commit of an account whose lean commit here
+	// shared a batch expects the last event before it: refused, the tail
+	// read (holding that batch's message), and stored after it.
+	str, err := js.Stream(ctx, contract.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batched := -1
+	for i := 1; i < n && batched < 0; i++ {
+		m, err := str.GetLastMsgForSubject(ctx, contract.EventSubject(accts[i], string(TypeFetchCompleted)))
+		if err == nil && m.Header.Get(batchIDHeader) != "" {
+			batched = i
+		}
+	}
+	if batched < 0 {
+		t.Fatal("no lean commit was stored by a batch")
+	}
+	same2 := Diff(states[batched], Snapshot{Omfragad: accts[batched], Saldo: saldo(1, 1)}, time.Now(), Options{})
+	if _, err := other.Commit(ctx, Changes(seqs[batched], &same2, nil, closingFor(accts[batched], "other-lean"))); err != nil {
+		t.Errorf("a lean commit after another store's: %v", err)
+	}
 	ids := streamIDs(t, js)
 	for id, k := range ids {
 		if k != 1 {
@@ -157,5 +208,9 @@ func TestGroupedLeanCommits(t *testing.T) {
 	}
 	if ids[FetchCompletedID(stale, "lean")] != 0 {
 		t.Error("the stale lean commit's FetchCompleted was stored")
+	}
+	// Lean commits stored by a batch are not commits a power loss cut short.
+	if n := alarms.Load(); n != 0 {
+		t.Errorf("%d stale-state alarms, want none", n)
 	}
 }

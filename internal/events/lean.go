@@ -122,6 +122,7 @@ func (s *Store) publishLean(ctx context.Context, acct string, at position, closi
 // duplicate (an earlier delivery's publish, inside the duplicate window)
 // is success, with the original's sequence.
 func (s *Store) publishOne(ctx context.Context, m *nats.Msg) (uint64, error) {
+	clearBatch(m)
 	ack, err := s.js.PublishMsg(ctx, m)
 	if err != nil {
 		return 0, err

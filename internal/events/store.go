@@ -283,11 +283,21 @@ func (s *Store) sendAlone(ctx context.Context, msgs []*nats.Msg) (uint64, error)
 	return s.send(ctx, msgs)
 }
 
+// clearBatch removes what an earlier attempt's batch left on m (the
+// publish sets the batch headers and a reply on the caller's messages):
+// sent with them, the server would take it for part of that batch.
+func clearBatch(m *nats.Msg) {
+	m.Reply = ""
+	for _, h := range []string{jetstreamext.BatchIDHeader, jetstreamext.BatchSeqHeader, jetstreamext.BatchCommitHeader} {
+		m.Header.Del(h)
+	}
+}
+
 // send publishes msgs as one atomic batch and returns the sequence of the
 // last one.
 func (s *Store) send(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
 	for _, m := range msgs {
-		m.Reply = "" // left over from an earlier attempt's flow control
+		clearBatch(m)
 	}
 	// No flow control: the batch is at most the server's limit, and an
 	// ack every 50 messages made a first fetch's commit wait for about 20

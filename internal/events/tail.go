@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
@@ -66,6 +67,16 @@ type tail struct {
 // batchIDHeader marks the messages stored by an atomic batch.
 const batchIDHeader = "Nats-Batch-Id"
 
+// cutShort reports whether an event after the state, with headers h,
+// is one of a commit that lost its state: stored by an atomic batch, and
+// not a lean commit (lean.go), which leaves the state alone and may share
+// a batch with other accounts' commits. A lean commit's message is the
+// only one that names the account's events as the subject of its
+// expected sequence.
+func cutShort(h nats.Header) bool {
+	return h.Get(batchIDHeader) != "" && h.Get(jetstream.ExpectedLastSubjSeqSubjHeader) == ""
+}
+
 // tailPage is how many events one read of a tail asks for.
 const tailPage = 256
 
@@ -103,7 +114,7 @@ func (s *Store) tailAfter(ctx context.Context, acct string, seq uint64) (t tail,
 			}
 			n++
 			t.ids[m.Header.Get(jetstream.MsgIDHeader)] = true
-			if m.Header.Get(batchIDHeader) != "" {
+			if cutShort(m.Header) {
 				t.cut++
 			}
 			t.last, from = m.Sequence, m.Sequence+1
