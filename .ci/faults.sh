@@ -8,21 +8,22 @@
 # each run every event, request and balance is checked from the stream.
 #
 # Always asserted: no event stored twice, no NewTransaction missing, every
-# final balance right. Requests never answered or answered twice are
-# printed in the table and asserted only with FAULTS_STRICT_ANSWERS=1
-# (the loadtest flag -strict-answers).
+# final balance right, and (the loadtest flag -strict-answers) every
+# request answered exactly once: none never answered, none answered
+# twice. FAULTS_STRICT_ANSWERS=0 prints those figures without asserting
+# them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seed="${FAULTS_SEED:-$(date +%s)}"
 strict=()
-if [ "${FAULTS_STRICT_ANSWERS:-0}" = 1 ]; then
+if [ "${FAULTS_STRICT_ANSWERS:-1}" = 1 ]; then
 	strict=(-strict-answers)
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo "faults.sh: seed $seed (FAULTS_SEED=$seed to repeat), strict answers: ${FAULTS_STRICT_ANSWERS:-0}"
+echo "faults.sh: seed $seed (FAULTS_SEED=$seed to repeat), strict answers: ${FAULTS_STRICT_ANSWERS:-1}"
 go build -o "$work/loadtest" ./cmd/loadtest
 go build -o "$work/worker" ./cmd/worker
 

@@ -20,6 +20,7 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/health"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
@@ -39,10 +40,13 @@ func newMetrics() (*prometheus.Registry, *metrics.Metrics) {
 
 // httpDeps is what the operations endpoints look at.
 type httpDeps struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	api     *skv.Client  // nil: no token check
-	access  health.Check // nil: no access check (token refused, scope, certificate)
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	api    *skv.Client  // nil: no token check
+	access health.Check // nil: no access check (token refused, scope, certificate)
+	// faults are the worker's checks of the outages its fetches meet
+	// (jobs.Worker.CheckNATS, CheckStorage, CheckAPI); nil: none.
+	faults  *faultChecks
 	reg     prometheus.Gatherer
 	metrics *metrics.Metrics
 	log     zerolog.Logger
@@ -53,14 +57,23 @@ type httpDeps struct {
 	durability health.Check
 }
 
-// readiness returns the checks behind /readyz: the NATS connection, the
-// two streams, and an access token for the API, plus the warning that
-// the embedded NATS server acknowledges before fsync, when it does.
+// faultChecks are the readiness checks of the outages the fetches meet.
+type faultChecks struct {
+	nats, storage, api health.Check
+}
+
+// readiness returns the checks behind /readyz: the NATS connection (and
+// NATS answering the fetches), the two streams, JetStream's storage, and
+// an access token for the API, plus the warnings that the API gives no
+// answer and that the embedded NATS server acknowledges before fsync.
 func readiness(d httpDeps) *health.Checker {
 	checks := map[string]health.Check{
-		"nats": func(context.Context) error {
+		"nats": func(ctx context.Context) error {
 			if st := d.nc.Status(); st != nats.CONNECTED {
-				return fmt.Errorf("connection %s", st)
+				return natsDown(st, d.nc.LastError())
+			}
+			if d.faults != nil && d.faults.nats != nil {
+				return d.faults.nats(ctx)
 			}
 			return nil
 		},
@@ -83,7 +96,24 @@ func readiness(d httpDeps) *health.Checker {
 	if d.durability != nil {
 		checks["durability"] = d.durability
 	}
+	if d.faults != nil && d.faults.storage != nil {
+		checks["storage"] = d.faults.storage
+	}
+	if d.faults != nil && d.faults.api != nil {
+		checks["api"] = d.faults.api
+	}
 	return health.New(checks, d.readyCache)
+}
+
+// natsDown says that the connection to NATS is not up, in words an
+// operator acts on.
+func natsDown(st nats.Status, last error) error {
+	msg := fmt.Sprintf("%s: NATS unreachable: connection %s; check that the NATS servers run and that this pod reaches them "+
+		"(NATS_URL, network policies, the servers' logs)", jobs.FaultNATSUnreachable, st)
+	if last != nil {
+		msg += " (last error: " + last.Error() + ")"
+	}
+	return errors.New(msg)
 }
 
 // watchGauges adds the gauges read on scrape: the consumer's backlog and the

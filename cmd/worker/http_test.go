@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/health"
 	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
@@ -116,6 +118,9 @@ func TestReadinessFollowsNATS(t *testing.T) {
 
 	stopNATS(srv)
 	waitReady(t, ready, false) // with the nats check failing
+	if _, res := ready(); !strings.HasPrefix(res["nats"], string(jobs.FaultNATSUnreachable)+": ") || !strings.Contains(res["nats"], "check that the NATS servers run") {
+		t.Errorf("nats check %q: want the fault named with what to check", res["nats"])
+	}
 
 	srv = startNATS(t, dir, port) // same port and store: the streams come back
 	waitReady(t, ready, true)
@@ -184,5 +189,48 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 	if strings.Contains(body, "sim-secret") {
 		t.Error("/metrics shows the client secret")
+	}
+}
+
+// TestReadinessFaults: a fault that stops the worker fails readiness, an
+// unreachable API is a warning that leaves it ready.
+func TestReadinessFaults(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), -1)
+	t.Cleanup(func() { stopNATS(srv) })
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, c := range []jetstream.StreamConfig{contract.FetchStreamConfig(1), contract.EventsStreamConfig(contract.EventsStreamSettings{})} {
+		if _, err := js.CreateStream(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail := func(context.Context) error { return errors.New("storage-full: JetStream storage is full") }
+	warn := func(context.Context) error { return health.Warn(errors.New("api-unreachable: no answer")) }
+	for _, tc := range []struct {
+		name    string
+		faults  faultChecks
+		wantOK  bool
+		wantKey string
+		want    string
+	}{
+		{"storage full", faultChecks{storage: fail}, false, "storage", "storage-full: JetStream storage is full"},
+		{"api unreachable", faultChecks{api: warn}, true, "api", "warning: api-unreachable: no answer"},
+		{"nats timing out", faultChecks{nats: fail}, false, "nats", "storage-full: JetStream storage is full"},
+		{"none", faultChecks{}, true, "nats", "ok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, res := readiness(httpDeps{nc: nc, js: js, faults: &tc.faults}).Ready(ctx)
+			if ok != tc.wantOK || res[tc.wantKey] != tc.want {
+				t.Errorf("Ready = %v %v, want %v with %s %q", ok, res, tc.wantOK, tc.wantKey, tc.want)
+			}
+		})
 	}
 }

@@ -97,7 +97,8 @@ func run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, access: w.CheckAccess, durability: durability, reg: reg, metrics: m, log: log})
+	httpSrv, err := serveHTTP(cfg, httpDeps{nc: nc, js: js, api: api, access: w.CheckAccess,
+		faults: &faultChecks{nats: w.CheckNATS, storage: w.CheckStorage, api: w.CheckAPI}, durability: durability, reg: reg, metrics: m, log: log})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/health"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 )
 
@@ -79,7 +80,8 @@ func connect(cfg *config.Config, url string, log zerolog.Logger) (*nats.Conn, er
 		// instead of exiting.
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn().Err(err).Msg("NATS disconnected")
+			log.Warn().Err(err).Str("fault", string(jobs.FaultNATSUnreachable)).
+				Msg("NATS disconnected: reconnecting; fetch requests wait meanwhile. If this lasts, check that the NATS servers run and that this pod reaches them (NATS_URL, network policies, the servers' logs)")
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }),
 	}

@@ -94,7 +94,10 @@ func (s *Store) Commit(ctx context.Context, c Commit) (uint64, error) {
 			return seq, err
 		}
 		t, moved, terr := s.tailAfter(ctx, c.closing.Subject, c.seq)
-		if terr != nil || moved {
+		if terr != nil || moved || t.answersRound(&c) {
+			// Another fetch committed, or answered lean one of the
+			// requests this commit answers: the caller reads again which
+			// of its requests are answered.
 			s.cache.drop(c.closing.Subject)
 			return 0, err
 		}

@@ -197,3 +197,58 @@ func TestFullCommitAfterLeanCommits(t *testing.T) {
 		})
 	}
 }
+
+// TestCommitAfterAnotherReplicasLeanAnswer: a replica's lean commit
+// answers a request x while another replica, which read the account
+// before it, commits a round that holds x too (redelivered to it while
+// the first still held it), as a member or as its lead. The second
+// commit is refused as a conflict, not stored on top of the lean answer,
+// so that its fetch reads again which of its requests are answered:
+// else x had two answers, or (x leading) y had none.
+func TestCommitAfterAnotherReplicasLeanAnswer(t *testing.T) {
+	for _, xLeads := range []bool{false, true} {
+		t.Run(map[bool]string{false: "x a member", true: "x the lead"}[xLeads], func(t *testing.T) {
+			ctx := context.Background()
+			a, js := newTestStore(t)
+			b, err := NewStore(ctx, js, StoreConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := Diff(State{}, snapshotWith(rows(2)), time.Now(), Options{})
+			seq, err := a.Commit(ctx, Changes(0, &first, nil, closing("f1")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _, err := b.Load(ctx, acct) // b reads the account first
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Commit(ctx, Unchanged(seq, st, closing("x"))); err != nil { // a answers x, lean
+				t.Fatal(err)
+			}
+			round := Unchanged(seq, st, closing("y"), "x")
+			if xLeads {
+				round = Unchanged(seq, st, closing("x"), "y")
+			}
+			if _, err := b.Commit(ctx, round); !IsConflict(err) {
+				t.Fatalf("b's round of x and y after a's lean answer to x: %v, want a conflict", err)
+			}
+			st, seq2, err := b.Load(ctx, acct)
+			if err != nil || seq2 != seq {
+				t.Fatalf("Load = %d, %v; want the unmoved state %d", seq2, err, seq)
+			}
+			if _, err := b.Commit(ctx, Unchanged(seq, st, closing("y"))); err != nil {
+				t.Fatalf("b's round of y alone, read again: %v", err)
+			}
+			ids := streamIDs(t, js)
+			for id, n := range ids {
+				if n != 1 {
+					t.Errorf("id %s stored %d times", id, n)
+				}
+			}
+			if ids[FetchCompletedID(acct, "y")] != 1 {
+				t.Errorf("y unanswered")
+			}
+		})
+	}
+}

@@ -159,6 +159,28 @@ func (s *Store) lastEvent(ctx context.Context, stream, filter string) (uint64, e
 	return last, nil
 }
 
+// answersRound reports whether the tail holds the lean answer of a
+// request of c's round of several (of its lead, or of a member): another
+// replica that held the request too answered it since c's state was
+// read. Storing c on top would answer it twice, or, when it is c's lead,
+// drop c's closing event (its id is there already) and leave the other
+// members unanswered. A request alone whose answer is there is c's own
+// earlier attempt (a lost reply): c is stored on top without it.
+func (t *tail) answersRound(c *Commit) bool {
+	if len(c.coalesced) == 0 {
+		return false
+	}
+	if t.ids[c.closing.ID] {
+		return true
+	}
+	for _, id := range c.coalesced {
+		if t.ids[FetchCompletedID(c.closing.Subject, id)] {
+			return true
+		}
+	}
+	return false
+}
+
 // repeated counts the events of evs whose ids t holds.
 func (t *tail) repeated(evs []Event) int {
 	n := 0

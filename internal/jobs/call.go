@@ -70,6 +70,9 @@ func (w *Worker) call(ctx context.Context, f *fetch, p plan) answers {
 		}
 		t, err := ask(ctx, p.api, op, f.req.Account, from, &a.snap)
 		f.tr.calls = append(f.tr.calls, t.Calls...)
+		if ctx.Err() == nil {
+			w.noteAPI(err)
+		}
 		if len(t.Drift) > 0 {
 			a.drift = append(a.drift, opDrift{op: op, drift: t.Drift})
 		}

@@ -22,6 +22,7 @@ func (w *Worker) commit(ctx context.Context, f *fetch, a *answers) (v verdict, a
 			return crashed, false
 		}
 		_, err := w.store.Commit(ctx, c)
+		w.noteNATS(err, true)
 		if err == nil && w.hooks.replyLost(f.id) {
 			err = errReplyLost
 		}

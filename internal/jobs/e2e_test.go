@@ -43,6 +43,10 @@ type env struct {
 	// checked holds the stream sequences of events already validated:
 	// tests poll the stream, and each event needs checking once.
 	checked map[uint64]bool
+	// simURL is the simulator's HTTP server.
+	simURL string
+	// maxStore caps the server's JetStream storage (0: the default).
+	maxStore int64
 }
 
 type syncBuffer struct {
@@ -65,7 +69,14 @@ func (b *syncBuffer) String() string {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}, checked: map[uint64]bool{}}
+	return newEnvStore(t, 0)
+}
+
+// newEnvStore is newEnv with the server's JetStream storage capped at
+// maxStore bytes (0: the default).
+func newEnvStore(t testing.TB, maxStore int64) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}, checked: map[uint64]bool{}, maxStore: maxStore}
 	e.startNATS()
 	t.Cleanup(func() {
 		if e.srv != nil {
@@ -85,6 +96,7 @@ func newEnv(t testing.TB) *env {
 	e.sim = sim.New(sim.Config{})
 	hs := httptest.NewServer(e.sim.Handler())
 	t.Cleanup(hs.Close)
+	e.simURL = hs.URL
 	t.Cleanup(e.sim.Close)
 	e.api, err = skv.New(skv.Config{
 		BaseURL: e.sim.BaseURL(hs.URL), TokenURL: e.sim.TokenURL(hs.URL),
@@ -106,7 +118,7 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) startNATS() {
 	e.t.Helper()
-	s, err := natsserver.Start(natsserver.Config{StoreDir: e.dir, Port: e.port})
+	s, err := natsserver.Start(natsserver.Config{StoreDir: e.dir, Port: e.port, MaxStore: e.maxStore})
 	if err != nil {
 		e.t.Fatal(err)
 	}

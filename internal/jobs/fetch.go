@@ -149,6 +149,7 @@ func (w *Worker) answering(f *fetch, ms []*member) {
 // request as answered (a redelivery, or another worker's commit).
 func (w *Worker) load(ctx context.Context, f *fetch) (verdict, bool) {
 	st, seq, err := w.store.Load(ctx, f.acct)
+	w.noteNATS(err, false)
 	if err != nil {
 		f.tr.end(OutcomeStateUnavailable, err)
 		return retry, false
@@ -158,6 +159,7 @@ func (w *Worker) load(ctx context.Context, f *fetch) (verdict, bool) {
 	for _, m := range f.round {
 		answered, err := w.answered(ctx, f.acct, &st, m)
 		if err != nil {
+			w.noteNATS(err, false)
 			f.tr.end(OutcomeStateUnavailable, err)
 			return retry, false
 		}
@@ -196,6 +198,7 @@ func (w *Worker) giveUp(ctx context.Context, ms []*member, now time.Time, cause 
 			Error:  "gave up after " + strconv.FormatUint(f.round[0].meta.NumDelivered, 10) + " deliveries: " + errString(cause),
 		})
 		_, err := w.store.Commit(ctx, events.Failed(f.seq, f.st, ev, nil, f.coalesced...))
+		w.noteNATS(err, true)
 		if err == nil {
 			v = done
 			break

@@ -116,6 +116,7 @@ func (w *Worker) settle(msg jetstream.Msg, v verdict, tr *trace) {
 		ctx, cancel := context.WithTimeout(context.Background(), w.ackWait/3)
 		err = msg.DoubleAck(ctx)
 		cancel()
+		w.noteNATS(err, false)
 		if err != nil && tr.omfragad != "" {
 			w.unconfirmed.add(tr.omfragad, tr.fetchID, w.cfg.Now().Add(unconfirmedFor*w.ackWait))
 		} else if err == nil {
@@ -208,7 +209,9 @@ func (w *Worker) invalid(ctx context.Context, msg jetstream.Msg, tr *trace, perr
 	tr.requestID = o.RequestID
 	tr.end(OutcomeInvalidRequest, perr)
 	ev := events.NewInvalidRequest(o, bodyRead, perr.Error(), requestBody(msg.Data()))
-	if err := w.store.PublishAlone(ctx, &ev); err != nil {
+	err := w.store.PublishAlone(ctx, &ev)
+	w.noteNATS(err, true)
+	if err != nil {
 		tr.end(OutcomePublishFailed, err)
 		return retry
 	}

@@ -85,6 +85,9 @@ func (w *Worker) logFetch(tr *trace, d time.Duration) {
 	if tr.err != nil {
 		e = e.AnErr("error", tr.err)
 	}
+	if f := faultOf(tr); f != "" {
+		e = e.Str("fault", string(f))
+	}
 	e.Msg("fetch")
 }
 

@@ -175,6 +175,8 @@ type Worker struct {
 	cons   jetstream.Consumer
 	queue  accountQueue
 	access accessProblems
+	// faults are the outages this process meets now (faults.go).
+	faults faultState
 	// service is this process's view of the service state: operations
 	// marked unavailable, and the problems reported.
 	service serviceView

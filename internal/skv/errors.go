@@ -5,9 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -203,6 +207,27 @@ func Retryable(err error) bool {
 		return e.Retryable()
 	}
 	return false
+}
+
+// Unreachable reports whether err, returned by the client, says that the
+// API or its token endpoint gave no answer at all: the connection was
+// refused, reset or cut, the host name did not resolve, or the call timed
+// out. An answer of any status, a certificate the client refuses, a
+// cancelled call and a wait for the rate limiter are not.
+func Unreachable(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Status != 0 || e.Err == nil ||
+		errors.Is(e.Err, ErrCertificate) || errors.Is(e.Err, context.Canceled) {
+		return false
+	}
+	var (
+		op  *net.OpError
+		dns *net.DNSError
+	)
+	return errors.As(e.Err, &op) || errors.As(e.Err, &dns) ||
+		errors.Is(e.Err, context.DeadlineExceeded) || errors.Is(e.Err, os.ErrDeadlineExceeded) ||
+		errors.Is(e.Err, io.EOF) || errors.Is(e.Err, io.ErrUnexpectedEOF) ||
+		errors.Is(e.Err, syscall.ECONNRESET) || errors.Is(e.Err, syscall.ECONNREFUSED)
 }
 
 // tokenError is a refused or failed token request. Its message carries the
