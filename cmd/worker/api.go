@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/ratelimit"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
@@ -65,7 +66,11 @@ func apiEndpoints(cfg *config.Config, log zerolog.Logger) (ep endpoints, stop fu
 	}
 	accts := []string{}
 	for _, a := range s.Accounts() {
-		accts = append(accts, a.Omfragad)
+		// Masked as every identity number in a log: a demo personnummer
+		// is synthetic, but a simulator loaded with real ones is not.
+		if n, err := idnr.Parse(a.Omfragad); err == nil {
+			accts = append(accts, n.Masked())
+		}
 	}
 	log.Warn().Str("simulator", root).Strs("demoAccounts", accts).
 		Msg("NO SKATTEKONTO API CONFIGURED: using the built-in simulator with demo accounts (set SKV_ENV or SKV_BASE_URL for the real API)")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
+	"github.com/skattekonto-events/skattekonto-events/internal/idnr"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
 
@@ -110,7 +111,11 @@ func TestRunShowsConfigurationWithoutSecrets(t *testing.T) {
 			t.Errorf("output lacks %s:\n%s", want, got)
 		}
 	}
-	for _, s := range []string{secret, "Zq9", string(key), base64.StdEncoding.EncodeToString(key), base64.StdEncoding.EncodeToString(hookKey)} {
+	// The simulator's demo sole trader is a personnummer: shown masked.
+	if !strings.Contains(got, idnr.MustParse(sim.DemoEF).Masked()) {
+		t.Errorf("the demo accounts are not listed masked:\n%s", got)
+	}
+	for _, s := range []string{secret, "Zq9", string(key), base64.StdEncoding.EncodeToString(key), base64.StdEncoding.EncodeToString(hookKey), sim.DemoEF} {
 		if strings.Contains(got, s) {
 			t.Errorf("output shows the secret %q:\n%s", s, got)
 		}

@@ -19,11 +19,13 @@ import (
 // Lean commits. Most fetches change nothing: the account's state would be
 // rewritten only for its bookkeeping (the generation, the fetch id, when
 // the balance and the transactions were last called). Such a fetch stores
-// its FetchCompleted alone, as one plain publish that the stream accepts
-// only while the account's state is still the one the fetch read
-// (Nats-Expected-Last-Subject-Sequence on the state's subject): no atomic
-// batch, which on a one-replica file stream costs the server a staging
-// store and a disk sync per batch, and no state message.
+// its FetchCompleted alone, one message that the stream accepts only
+// while the account's last event is still where the fetch found it
+// (Nats-Expected-Last-Subject-Sequence on the account's events): no state
+// message. Concurrent fetches' lean commits go out together in the group
+// committer's atomic batches (group.go), each message with its own
+// condition: the server syncs a batch to disk once, where plain publishes
+// cost a disk sync each; a lean commit alone is a plain publish.
 //
 // What the state no longer records, the fetch id, is what tells a
 // redelivered request that its fetch is done. Two things stand in for it:

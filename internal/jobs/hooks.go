@@ -2,8 +2,11 @@ package jobs
 
 import (
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 )
 
 // hooks are where tests step into a Worker; all nil in production.
@@ -24,6 +27,10 @@ type hooks struct {
 	// the fetch into an error, as if the stream's reply were lost: the
 	// worker cannot tell whether its commit landed.
 	loseCommitReply func(fetchID string) bool
+	// serviceWindow replaces contract.InServiceWindow in deciding whether
+	// a scheduled tick falls in Skatteverket's service window, so that a
+	// test of schedules passes at any hour.
+	serviceWindow func(time.Time) bool
 }
 
 // errReplyLost is the error of a commit whose reply a test dropped.
@@ -58,6 +65,15 @@ func (h *hooks) startRound(round []*member) {
 // ackLost reports whether a test wants the acknowledgement of msg lost.
 func (h *hooks) ackLost(msg jetstream.Msg) bool {
 	return h.loseAck != nil && h.loseAck(msg)
+}
+
+// inServiceWindow reports whether t is in the service window, as the
+// test says if it says.
+func (h *hooks) inServiceWindow(t time.Time) bool {
+	if h.serviceWindow != nil {
+		return h.serviceWindow(t)
+	}
+	return contract.InServiceWindow(t)
 }
 
 // replyLost reports whether a test wants the reply to the fetch's commit lost.

@@ -77,7 +77,7 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 		return w.invalid(ctx, msg, tr, err, now)
 	}
 	tr.account, tr.requestID, tr.ops = req.Account.Masked(), req.RequestID, req.Operations
-	if msg.Headers().Get("Nats-Scheduler") != "" && contract.InServiceWindow(now) {
+	if msg.Headers().Get("Nats-Scheduler") != "" && w.hooks.inServiceWindow(now) {
 		// A scheduled tick inside Skatteverket's service window: skip it,
 		// the next tick comes after the window.
 		tr.end(OutcomeServiceWindow, nil)

@@ -147,7 +147,7 @@ func parseCron(spec string) (cron, error) {
 	if len(f) != 6 {
 		return c, fmt.Errorf("want 6 fields (second minute hour day-of-month month day-of-week), got %d", len(f))
 	}
-	bounds := [6][2]int{{0, 59}, {0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 7}}
+	bounds := [6][2]int{{0, 59}, {0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 6}} // day of week 0–6, as the server's schedules take it
 	names := [6]string{"second", "minute", "hour", "day of month", "month", "day of week"}
 	for i, field := range f {
 		set, star, err := cronField(field, bounds[i][0], bounds[i][1])

@@ -36,6 +36,8 @@ func TestParseCadence(t *testing.T) {
 		{in: "0 0 */2 * * *", wantErr: "service window"},
 		{in: "0 0 25 * * *", wantErr: "outside"},
 		{in: "0 0 x * * *", wantErr: "bad value"},
+		{in: "0 0 7 * * 7", wantErr: "outside"}, // Sunday is 0: the server refuses 7
+		{in: "0 0 7 * * 0,6", want: []Schedule{{"cron1", "0 0 7 * * 0,6"}}},
 		{in: ";", wantErr: "empty"},
 	}
 	for _, tc := range tests {
