@@ -55,8 +55,8 @@ type groupCommitter struct {
 	quit  chan struct{}
 	// grouped counts commits stored as members of a group of two or more.
 	grouped atomic.Int64
-	// sending is held while a group is sent (a test holds it to let
-	// commits queue up).
+	// sending is held while a group is gathered and sent (a test holds
+	// it to let commits queue up).
 	sending sync.Mutex
 }
 
@@ -108,6 +108,7 @@ func (g *groupCommitter) run() {
 				return
 			}
 		}
+		g.sending.Lock()
 		group := []*groupRequest{first}
 		total := len(first.msgs)
 	fill:
@@ -124,7 +125,6 @@ func (g *groupCommitter) run() {
 				break fill
 			}
 		}
-		g.sending.Lock()
 		g.send(group, total)
 		g.sending.Unlock()
 	}

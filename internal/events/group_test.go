@@ -148,8 +148,11 @@ func TestGroupedLeanCommits(t *testing.T) {
 			got[i], errs[i] = s.Commit(ctx, Changes(seqs[i], &same, nil, closingFor(a, "lean")))
 		})
 	}
-	for len(s.group.queue) < n-2 {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); len(s.group.queue) < n-2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			s.group.sending.Unlock()
+			t.Fatalf("%d commits queued, want %d", len(s.group.queue), n-2)
+		}
 	}
 	s.group.sending.Unlock()
 	wg.Wait()

@@ -33,7 +33,7 @@ const windowDeliveries = 1
 // the service window in a way the window explains, and the request has a
 // delivery left after this one.
 func (w *Worker) deferInWindow(f *fetch, a *answers) (verdict, bool) {
-	if a.failure == nil || a.apiErr == nil || !contract.InServiceWindow(f.now) || !windowFailure(a.apiErr) ||
+	if a.failure == nil || a.apiErr == nil || !w.hooks.inServiceWindow(f.now) || !windowFailure(a.apiErr) ||
 		f.round[0].meta.NumDelivered > uint64(w.cfg.MaxDeliver) {
 		return done, false
 	}

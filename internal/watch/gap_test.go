@@ -24,7 +24,7 @@ func TestMinGap(t *testing.T) {
 		{"0 55 23 2 * 0; 0 5 0 * * 2", 10 * time.Minute},
 		{"0 55 23 * * 0; 0 5 0 */1 * 2", day + 10*time.Minute},
 		{"0 0 7 * * 1; 0 1 7 * * 2", day + time.Minute},
-		{"0 0 7 * * 7", 7 * day}, // 7 is Sunday, as 0 is
+		{"0 0 7 * * 0", 7 * day}, // Sundays
 		{"0 0 7 29 2 *", 1461 * day},
 		{"0 0 7 31 2 *", never},
 	} {
