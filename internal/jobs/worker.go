@@ -51,9 +51,11 @@ type Config struct {
 	Partitions int
 	// PinnedTTL is how long a partition stays pinned to a replica that
 	// stopped pulling from it (killed, cut off) before a standby takes it
-	// over; default the ack wait, at least 3 pull expiries (15s): a
-	// replica keeps its partitions as long as it could keep the requests
-	// it holds. Set on the consumers the worker creates.
+	// over; default the ack wait, at least 3s. A pinned replica pulls
+	// three times per PinnedTTL (at most every 5s), as it sends three
+	// in-progress acks per ack wait: it loses its partitions after
+	// missing three pulls, as it loses a request it holds after missing
+	// three in-progress acks. Set on the consumers the worker creates.
 	PinnedTTL time.Duration
 	// Peers, when set, tells how many worker replicas are live, this one
 	// included (cmd/worker passes the rate limiter's count): each replica
@@ -138,7 +140,7 @@ func (c Config) withDefaults() Config {
 		c.Partitions = contract.DefaultPartitions
 	}
 	if c.PinnedTTL <= 0 {
-		c.PinnedTTL = max(c.AckWait, 3*pullExpiry)
+		c.PinnedTTL = max(c.AckWait, 3*time.Second)
 	}
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = 5
