@@ -79,16 +79,18 @@ func apiEndpoints(cfg *config.Config, log zerolog.Logger) (ep endpoints, stop fu
 
 // newAPI returns the API client for ep. With SKV_RATE_LIMIT its calls are
 // limited to that rate across the whole deployment: replicas share it over
-// nc and all slow down on a 429. stop closes the limiter.
-func newAPI(cfg *config.Config, ep endpoints, nc *nats.Conn, obs skv.Observer, log zerolog.Logger) (api *skv.Client, stop func(), err error) {
+// nc and all slow down on a 429; peers then counts the live replicas
+// (nil without the limiter). stop closes the limiter.
+func newAPI(cfg *config.Config, ep endpoints, nc *nats.Conn, obs skv.Observer, log zerolog.Logger) (api *skv.Client, peers func() int, stop func(), err error) {
 	var limiter skv.Limiter
 	stop = func() {}
 	if cfg.SKVRateLimit > 0 {
 		lim, err := ratelimit.New(nc, ratelimit.Config{Rate: cfg.SKVRateLimit, MaxPeers: cfg.SKVRateMaxPeers, MaxPause: cfg.SKVRateMaxPause, MaxWait: cfg.SKVRateMaxWait, Logger: log})
 		if err != nil {
-			return nil, nil, fmt.Errorf("config: SKV_RATE_LIMIT: %w", err)
+			return nil, nil, nil, fmt.Errorf("config: SKV_RATE_LIMIT: %w", err)
 		}
-		limiter, stop = lim, lim.Close
+		// The replicas it counts share the fetch stream's partitions too.
+		limiter, stop, peers = lim, lim.Close, lim.Peers
 	}
 	api, err = skv.New(skv.Config{
 		BaseURL:           ep.BaseURL,
@@ -110,7 +112,7 @@ func newAPI(cfg *config.Config, ep endpoints, nc *nats.Conn, obs skv.Observer, l
 	})
 	if err != nil {
 		stop()
-		return nil, nil, fmt.Errorf("skattekonto client: %w", err)
+		return nil, nil, nil, fmt.Errorf("skattekonto client: %w", err)
 	}
-	return api, stop, nil
+	return api, peers, stop, nil
 }

@@ -120,12 +120,11 @@ func natsDown(st nats.Status, last error) error {
 // client certificate's expiry.
 func watchGauges(d httpDeps) {
 	d.metrics.WatchConsumer(func(ctx context.Context) (uint64, uint64, error) {
-		c, err := d.js.Consumer(ctx, contract.FetchStream, contract.Durable) // one CONSUMER.INFO request
+		b, err := jobs.ReadBacklog(ctx, d.js, contract.Durable) // one CONSUMER.INFO request per partition
 		if err != nil {
 			return 0, 0, err
 		}
-		info := c.CachedInfo()
-		return info.NumPending, uint64(info.NumAckPending), nil
+		return b.Pending, uint64(b.AckPending), nil
 	})
 	if d.api != nil {
 		d.metrics.WatchCertificateExpiry(d.api.CertificateExpiry)

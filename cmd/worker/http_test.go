@@ -145,8 +145,10 @@ func TestHTTPEndpoints(t *testing.T) {
 	if _, err := js.CreateStream(ctx, contract.EventsStreamConfig(contract.EventsStreamSettings{})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, contract.FetchStream, jobs.Config{}.ConsumerConfig()); err != nil {
-		t.Fatal(err)
+	for _, c := range (jobs.Config{}).ConsumerConfigs() {
+		if _, err := js.CreateOrUpdateConsumer(ctx, contract.FetchStream, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for range 3 {
 		if _, err := js.Publish(ctx, contract.FetchSubject("x"), []byte(`{}`)); err != nil {

@@ -69,7 +69,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	defer stopSim()
-	api, stopAPI, err := newAPI(cfg, ep, nc, m, log)
+	api, peers, stopAPI, err := newAPI(cfg, ep, nc, m, log)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	defer stopLogin()
-	w, err := newWorker(ctx, cfg, js, api, store, sessions, m, log)
+	w, err := newWorker(ctx, cfg, js, api, peers, store, sessions, m, log)
 	if err != nil {
 		return err
 	}

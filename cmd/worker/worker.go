@@ -21,7 +21,7 @@ import (
 
 // newWorker prepares the fetch worker with the diff's settings and the
 // booking proposer.
-func newWorker(ctx context.Context, cfg *config.Config, js jetstream.JetStream, api *skv.Client, store *events.Store,
+func newWorker(ctx context.Context, cfg *config.Config, js jetstream.JetStream, api *skv.Client, peers func() int, store *events.Store,
 	sessions jobs.Sessions, m *metrics.Metrics, log zerolog.Logger) (*jobs.Worker, error) {
 	voucher, err := newVoucher(cfg)
 	if err != nil {
@@ -35,6 +35,8 @@ func newWorker(ctx context.Context, cfg *config.Config, js jetstream.JetStream, 
 		Evidence:     evidence,
 		Concurrency:  cfg.Concurrency,
 		AckWait:      cfg.AckWait,
+		Partitions:   cfg.Partitions,
+		Peers:        peers,
 		MaxDeliver:   cfg.MaxDeliver,
 		DrainTimeout: cfg.DrainTimeout,
 		Replicas:     cfg.StreamReplicas,

@@ -127,11 +127,28 @@ func TestManifestsConnect(t *testing.T) {
 			if min, _ := get(so, "spec", "minReplicaCount").(int); pdbMin >= min {
 				t.Errorf("PodDisruptionBudget minAvailable %d would block node drains at minReplicaCount %d", pdbMin, min)
 			}
+			// KEDA watches every partition's consumer, each once, and
+			// scales no further than there are partitions.
+			watched := map[string]int{}
 			for _, trig := range list(get(so, "spec", "triggers")) {
 				md := labels(get(trig, "metadata"))
-				if md["stream"] != contract.FetchStream || md["consumer"] != contract.Durable {
-					t.Errorf("KEDA watches %s/%s, not the workers' consumer", md["stream"], md["consumer"])
+				if md["stream"] != contract.FetchStream {
+					t.Errorf("KEDA watches stream %s, not %s", md["stream"], contract.FetchStream)
 				}
+				watched[md["consumer"]]++
+			}
+			for p := range contract.DefaultPartitions {
+				name := contract.PartitionConsumer(contract.Durable, p)
+				if watched[name] != 1 {
+					t.Errorf("KEDA watches the consumer %s %d times, want once", name, watched[name])
+				}
+				delete(watched, name)
+			}
+			for name := range watched {
+				t.Errorf("KEDA watches %s, not a partition's consumer", name)
+			}
+			if max, _ := get(so, "spec", "maxReplicaCount").(int); max > contract.DefaultPartitions {
+				t.Errorf("ScaledObject maxReplicaCount %d: more replicas than the %d partitions only stand by", max, contract.DefaultPartitions)
 			}
 
 			for _, sm := range r.all("ServiceMonitor") {

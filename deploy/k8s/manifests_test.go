@@ -47,6 +47,10 @@ type nackStream struct {
 	AllowRollup        bool     `yaml:"allowRollup"`
 	AllowDirect        bool     `yaml:"allowDirect"`
 	DenyDelete         bool     `yaml:"denyDelete"`
+	SubjectTransform   *struct {
+		Source string `yaml:"source"`
+		Dest   string `yaml:"dest"`
+	} `yaml:"subjectTransform"`
 }
 
 // nackConsumer is the part of NACK's v1beta2 ConsumerSpec the project uses.
@@ -61,6 +65,10 @@ type nackConsumer struct {
 	MaxDeliver    int    `yaml:"maxDeliver"`
 	MaxAckPending int    `yaml:"maxAckPending"`
 	Replicas      int    `yaml:"replicas"`
+	// Priority groups: pinned_client on the workers' consumers.
+	PriorityPolicy string   `yaml:"priorityPolicy"`
+	PriorityGroups []string `yaml:"priorityGroups"`
+	PinnedTTL      string   `yaml:"pinnedTtl"`
 }
 
 // nackKeyValue is the part of NACK's v1beta2 KeyValueSpec the project uses.
@@ -157,6 +165,12 @@ func toNACK(c jetstream.StreamConfig) nackStream {
 	if c.Duplicates != 0 {
 		s.DuplicateWindow = c.Duplicates.String()
 	}
+	if t := c.SubjectTransform; t != nil {
+		s.SubjectTransform = &struct {
+			Source string `yaml:"source"`
+			Dest   string `yaml:"dest"`
+		}{t.Source, t.Destination}
+	}
 	return s
 }
 
@@ -184,35 +198,44 @@ func TestStreamsMatchCode(t *testing.T) {
 	}
 }
 
+// TestConsumerMatchesCode checks the partitions' consumers against the
+// ones the worker would create with the configmap's settings, in order.
 func TestConsumerMatchesCode(t *testing.T) {
 	cs := specs[nackConsumer](t, "base/nack-consumer.yaml")
-	if len(cs) != 1 {
-		t.Fatalf("consumers: got %d, want 1", len(cs))
+	code := jobs.Config{Replicas: replicas}.ConsumerConfigs()
+	if len(cs) != len(code) {
+		t.Fatalf("consumers: got %d, want %d (one per partition)", len(cs), len(code))
 	}
-	got := cs[0]
-	c := jobs.Config{Replicas: replicas}.ConsumerConfig()
-	ackWait, err := time.ParseDuration(got.AckWait)
-	if err != nil {
-		t.Fatalf("ackWait: %v", err)
-	}
-	got.AckWait = ackWait.String()
-	want := nackConsumer{
-		StreamName:    contract.FetchStream,
-		DurableName:   c.Durable,
-		Description:   c.Description,
-		FilterSubject: c.FilterSubject,
-		DeliverPolicy: "all",
-		AckPolicy:     "explicit",
-		AckWait:       c.AckWait.String(),
-		MaxDeliver:    c.MaxDeliver,
-		MaxAckPending: c.MaxAckPending,
-		Replicas:      c.Replicas,
-	}
-	if c.AckPolicy != jetstream.AckExplicitPolicy || c.DeliverPolicy != jetstream.DeliverAllPolicy {
-		t.Errorf("code's consumer: ack policy %v, deliver policy %v; update this test and the manifest", c.AckPolicy, c.DeliverPolicy)
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("base/nack-consumer.yaml differs from the code (-code +manifest):\n%s", diff)
+	for i, got := range cs {
+		c := code[i]
+		for _, d := range []*string{&got.AckWait, &got.PinnedTTL} {
+			v, err := time.ParseDuration(*d)
+			if err != nil {
+				t.Fatalf("%s: %v", got.DurableName, err)
+			}
+			*d = v.String()
+		}
+		want := nackConsumer{
+			StreamName:     contract.FetchStream,
+			DurableName:    c.Durable,
+			Description:    c.Description,
+			FilterSubject:  c.FilterSubject,
+			DeliverPolicy:  "all",
+			AckPolicy:      "explicit",
+			AckWait:        c.AckWait.String(),
+			MaxDeliver:     c.MaxDeliver,
+			MaxAckPending:  c.MaxAckPending,
+			Replicas:       c.Replicas,
+			PriorityPolicy: "pinned_client",
+			PriorityGroups: c.PriorityGroups,
+			PinnedTTL:      c.PinnedTTL.String(),
+		}
+		if c.AckPolicy != jetstream.AckExplicitPolicy || c.DeliverPolicy != jetstream.DeliverAllPolicy || c.PriorityPolicy != jetstream.PriorityPolicyPinned {
+			t.Errorf("code's consumer: ack policy %v, deliver policy %v, priority policy %v; update this test and the manifest", c.AckPolicy, c.DeliverPolicy, c.PriorityPolicy)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("base/nack-consumer.yaml differs from the code (-code +manifest):\n%s", diff)
+		}
 	}
 }
 

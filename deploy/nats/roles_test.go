@@ -27,7 +27,8 @@ const (
 	apiPrefix      = "$JS.API."
 )
 
-const workerDurable = contract.Durable
+// workerDurable is the first partition's consumer of the workers.
+var workerDurable = contract.PartitionConsumer(contract.Durable, 0)
 
 // setUp creates what NACK creates in deploy/k8s (the two streams, the
 // workers' consumer and the reader's), as the operator, and stores an
@@ -40,8 +41,10 @@ func setUp(t *testing.T, op *client) {
 			t.Fatalf("operator creates stream %s: %v", cfg.Name, err)
 		}
 	}
-	if _, err := op.js.CreateConsumer(ctx, contract.FetchStream, jobs.Config{}.ConsumerConfig()); err != nil {
-		t.Fatalf("operator creates the workers' consumer: %v", err)
+	for _, c := range (jobs.Config{}).ConsumerConfigs() {
+		if _, err := op.js.CreateConsumer(ctx, contract.FetchStream, c); err != nil {
+			t.Fatalf("operator creates the workers' consumer %s: %v", c.Durable, err)
+		}
 	}
 	if _, err := op.js.CreateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
 		Durable:       readerConsumer,

@@ -16,6 +16,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
 
@@ -109,6 +110,7 @@ type Config struct {
 
 	Concurrency     int           `envconfig:"WORKER_CONCURRENCY" default:"128"`
 	AckWait         time.Duration `envconfig:"WORKER_ACK_WAIT" default:"30s"`
+	Partitions      int           `envconfig:"WORKER_PARTITIONS" default:"8"`
 	MaxDeliver      int           `envconfig:"WORKER_MAX_DELIVER" default:"5"`
 	DrainTimeout    time.Duration `envconfig:"WORKER_DRAIN_TIMEOUT" default:"20s"`
 	StreamReplicas  int           `envconfig:"STREAM_REPLICAS" default:"1"`
@@ -357,6 +359,9 @@ func (c *Config) validateWorker(bad func(name, format string, args ...any)) {
 	}
 	if c.AckWait < time.Second {
 		bad("WORKER_ACK_WAIT", "must be at least 1s")
+	}
+	if c.Partitions < 1 || c.Partitions > contract.MaxPartitions {
+		bad("WORKER_PARTITIONS", "%d is not between 1 and %d", c.Partitions, contract.MaxPartitions)
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		bad("STREAM_REPLICAS", "%d is not between 1 and 5", c.StreamReplicas)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestSubjects(t *testing.T) {
@@ -56,12 +58,56 @@ func TestStreamsCoverTheirSubjects(t *testing.T) {
 	if ev.Name != "X" || ev.Replicas != 3 || ev.Duplicates != time.Minute || ev.MaxAge != time.Hour {
 		t.Errorf("events stream settings not kept: %+v", ev)
 	}
-	c := ConsumerConfig(ConsumerSettings{Durable: Durable, Concurrency: 500})
-	if c.FilterSubject != "skattekonto.fetch.>" || c.MaxAckPending != 2000 {
-		t.Errorf("consumer: filter %q, max ack pending %d", c.FilterSubject, c.MaxAckPending)
+	c := ConsumerConfig(ConsumerSettings{Durable: Durable, Concurrency: 500, PinnedTTL: time.Minute}, 3)
+	if c.Durable != "skattekonto-worker-3" || c.FilterSubject != "skattekonto.fetch.3.*" || c.MaxAckPending != 2000 {
+		t.Errorf("consumer: %s, filter %q, max ack pending %d", c.Durable, c.FilterSubject, c.MaxAckPending)
 	}
-	if c := ConsumerConfig(ConsumerSettings{Concurrency: 1}); c.MaxAckPending != 1000 {
+	if c.PriorityPolicy != jetstream.PriorityPolicyPinned || !slices.Equal(c.PriorityGroups, []string{PriorityGroup}) || c.PinnedTTL != time.Minute {
+		t.Errorf("consumer priority: policy %v, groups %v, pinned TTL %v", c.PriorityPolicy, c.PriorityGroups, c.PinnedTTL)
+	}
+	if c := ConsumerConfig(ConsumerSettings{Concurrency: 1}, 0); c.MaxAckPending != 1000 {
 		t.Errorf("consumer max ack pending: got %d, want at least 1000", c.MaxAckPending)
+	}
+	if c := LegacyConsumerConfig(ConsumerSettings{Durable: Durable}); c.Durable != Durable || c.FilterSubject != "skattekonto.fetch.*" || c.PriorityPolicy != jetstream.PriorityPolicyNone {
+		t.Errorf("legacy consumer: %s, filter %q, policy %v", c.Durable, c.FilterSubject, c.PriorityPolicy)
+	}
+}
+
+func TestStreamPartitions(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  jetstream.StreamConfig
+		want int
+	}{
+		{"default", FetchStreamConfig(1), DefaultPartitions},
+		{"chosen", PartitionedFetchStreamConfig(1, 16), 16},
+		{"zero means default", PartitionedFetchStreamConfig(1, 0), DefaultPartitions},
+		{"no transform", jetstream.StreamConfig{Name: FetchStream}, 0},
+		{"other source", jetstream.StreamConfig{SubjectTransform: &jetstream.SubjectTransformConfig{Source: "skattekonto.fetch.>", Destination: partitionDest(4)}}, 0},
+		{"other destination", jetstream.StreamConfig{SubjectTransform: &jetstream.SubjectTransformConfig{Source: LegacyFilter, Destination: "skattekonto.fetch.{{partition(4,1)}}"}}, 0},
+		{"not a number", jetstream.StreamConfig{SubjectTransform: &jetstream.SubjectTransformConfig{Source: LegacyFilter, Destination: "skattekonto.fetch.{{partition(x,1)}}.{{wildcard(1)}}"}}, 0},
+		{"too many", jetstream.StreamConfig{SubjectTransform: &jetstream.SubjectTransformConfig{Source: LegacyFilter, Destination: partitionDest(MaxPartitions + 1)}}, 0},
+		{"leading zero", jetstream.StreamConfig{SubjectTransform: &jetstream.SubjectTransformConfig{Source: LegacyFilter, Destination: "skattekonto.fetch.{{partition(08,1)}}.{{wildcard(1)}}"}}, 0},
+	}
+	for _, tc := range tests {
+		if got := StreamPartitions(tc.cfg); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRequestSubject(t *testing.T) {
+	tests := []struct{ stored, want string }{
+		{"skattekonto.fetch.3.165566112233", "skattekonto.fetch.165566112233"},
+		{"skattekonto.fetch.165566112233", "skattekonto.fetch.165566112233"},
+		{"skattekonto.fetch.x.165566112233", "skattekonto.fetch.x.165566112233"},
+		{"skattekonto.fetch.3.a.b", "skattekonto.fetch.3.a.b"},
+		{"skattekonto.schedule.1.a", "skattekonto.schedule.1.a"},
+	}
+	for _, tc := range tests {
+		if got := RequestSubject(tc.stored); got != tc.want {
+			t.Errorf("RequestSubject(%q): got %q, want %q", tc.stored, got, tc.want)
+		}
 	}
 }
 

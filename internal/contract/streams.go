@@ -1,6 +1,9 @@
 package contract
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,11 +17,33 @@ const (
 	EventsStream = "SKATTEKONTO_EVENTS"
 )
 
-// FetchStreamConfig is the configuration of the fetch request stream: a
-// work queue, each request removed once answered. replicas <= 0 means 1.
+// DefaultPartitions is how many partitions the fetch stream spreads the
+// accounts over unless a deployment chooses otherwise: each partition is
+// served by one worker replica at a time, so it bounds the replicas that
+// share the work (docs/operations.md).
+const DefaultPartitions = 8
+
+// MaxPartitions bounds the partitions a deployment may choose.
+const MaxPartitions = 256
+
+// FetchStreamConfig is PartitionedFetchStreamConfig with DefaultPartitions.
 func FetchStreamConfig(replicas int) jetstream.StreamConfig {
+	return PartitionedFetchStreamConfig(replicas, DefaultPartitions)
+}
+
+// PartitionedFetchStreamConfig is the configuration of the fetch request
+// stream: a work queue, each request removed once answered. A subject
+// transform stores a request published to skattekonto.fetch.<omfragad>
+// as skattekonto.fetch.<p>.<omfragad>, p one of partitions chosen by a
+// hash of the account, so that every request of an account (and every
+// tick of its schedules) lands in the same partition. replicas <= 0
+// means 1, partitions <= 0 DefaultPartitions.
+func PartitionedFetchStreamConfig(replicas, partitions int) jetstream.StreamConfig {
 	if replicas <= 0 {
 		replicas = 1
+	}
+	if partitions <= 0 {
+		partitions = DefaultPartitions
 	}
 	return jetstream.StreamConfig{
 		Name:        FetchStream,
@@ -32,7 +57,72 @@ func FetchStreamConfig(replicas int) jetstream.StreamConfig {
 		// Recurring fetches are JetStream message schedules on
 		// skattekonto.schedule.<omfragad>.<name> targeting the fetch subject.
 		AllowMsgSchedules: true,
+		SubjectTransform:  &jetstream.SubjectTransformConfig{Source: FetchPrefix + "*", Destination: partitionDest(partitions)},
 	}
+}
+
+func partitionDest(n int) string {
+	return FetchPrefix + "{{partition(" + strconv.Itoa(n) + ",1)}}.{{wildcard(1)}}"
+}
+
+// StreamPartitions returns the number of partitions of a fetch stream's
+// configuration, or 0 when the stream has no partitioning transform (a
+// stream made before partitions: every request then stays on
+// skattekonto.fetch.<omfragad>, served by the legacy consumer).
+func StreamPartitions(c jetstream.StreamConfig) int {
+	t := c.SubjectTransform
+	if t == nil || t.Source != FetchPrefix+"*" {
+		return 0
+	}
+	rest, ok := strings.CutPrefix(t.Destination, FetchPrefix+"{{partition(")
+	if !ok {
+		return 0
+	}
+	num, ok := strings.CutSuffix(rest, ",1)}}.{{wildcard(1)}}")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 || n > MaxPartitions || partitionDest(n) != t.Destination {
+		return 0
+	}
+	return n
+}
+
+// PartitionFilter is the subject filter of partition p's requests.
+func PartitionFilter(p int) string { return FetchPrefix + strconv.Itoa(p) + ".*" }
+
+// LegacyFilter is the subject filter of requests stored before the stream
+// was partitioned (and of every request on a stream without the
+// transform): skattekonto.fetch.<omfragad>.
+const LegacyFilter = FetchPrefix + "*"
+
+// PartitionConsumer is the name of partition p's consumer of the workers
+// whose legacy consumer is durable (Durable by default):
+// skattekonto-worker-0, skattekonto-worker-1, …
+func PartitionConsumer(durable string, p int) string { return fmt.Sprintf("%s-%d", durable, p) }
+
+// PriorityGroup is the priority group the workers pull in from each
+// partition's consumer; the server pins it to one of them at a time.
+const PriorityGroup = "workers"
+
+// RequestSubject returns the subject a fetch request was published to,
+// given the subject it is stored under: skattekonto.fetch.<p>.<omfragad>
+// gives skattekonto.fetch.<omfragad>; a subject without a partition is
+// returned as it is.
+func RequestSubject(stored string) string {
+	rest, ok := strings.CutPrefix(stored, FetchPrefix)
+	if !ok {
+		return stored
+	}
+	p, acct, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(acct, ".") {
+		return stored
+	}
+	if _, err := strconv.Atoi(p); err != nil {
+		return stored
+	}
+	return FetchPrefix + acct
 }
 
 // EventsStreamSettings are what a deployment chooses of the events
@@ -86,15 +176,34 @@ type ConsumerSettings struct {
 	MaxDeliver  int
 	Concurrency int
 	Replicas    int
+	// PinnedTTL is how long a partition stays pinned to a replica that
+	// stopped pulling from it.
+	PinnedTTL time.Duration
 }
 
-// ConsumerConfig is the durable pull consumer on FetchStream that the
-// workers share.
-func ConsumerConfig(s ConsumerSettings) jetstream.ConsumerConfig {
+// ConsumerConfig is the durable pull consumer of partition p on
+// FetchStream: the workers share it, and the server pins its priority
+// group to one of them at a time (the others wait as hot standbys and
+// one takes over when the pinned one stops pulling for PinnedTTL).
+func ConsumerConfig(s ConsumerSettings, p int) jetstream.ConsumerConfig {
+	c := LegacyConsumerConfig(s)
+	c.Durable = PartitionConsumer(s.Durable, p)
+	c.Description = fmt.Sprintf("skattekonto-events workers, partition %d", p)
+	c.FilterSubject = PartitionFilter(p)
+	c.PriorityPolicy = jetstream.PriorityPolicyPinned
+	c.PriorityGroups = []string{PriorityGroup}
+	c.PinnedTTL = s.PinnedTTL
+	return c
+}
+
+// LegacyConsumerConfig is the workers' consumer of unpartitioned requests
+// (LegacyFilter): the one consumer of the streams made before partitions,
+// kept while requests stored then wait, without a priority group.
+func LegacyConsumerConfig(s ConsumerSettings) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       s.Durable,
 		Description:   "skattekonto-events workers",
-		FilterSubject: FetchPrefix + ">",
+		FilterSubject: LegacyFilter,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.AckWait,
 		MaxDeliver:    s.MaxDeliver,

@@ -85,7 +85,9 @@ func EventType(typ string) string { return TypePrefix + typ }
 
 // Names of the connection and durable consumer the workers share.
 const (
-	// Durable is the workers' shared pull consumer on FetchStream.
+	// Durable names the workers' pull consumers on FetchStream: partition
+	// p's is Durable-p (PartitionConsumer); Durable itself is the one
+	// consumer of the streams made before partitions (the legacy consumer).
 	Durable = "skattekonto-worker"
 	// ConnectionName is the name a worker's NATS connection carries.
 	ConnectionName = "skattekonto-worker"

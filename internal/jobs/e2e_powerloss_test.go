@@ -355,12 +355,10 @@ func (e *env) waitDrained() {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c, err := e.js.Consumer(ctx, contract.FetchStream, contract.Durable)
+		b, err := ReadBacklog(ctx, e.js, "")
 		cancel()
-		if err == nil {
-			if info := c.CachedInfo(); info.NumPending == 0 && info.NumAckPending == 0 {
-				return
-			}
+		if err == nil && b.Pending == 0 && b.AckPending == 0 {
+			return
 		}
 		if time.Now().After(deadline) {
 			e.t.Fatalf("requests still pending: %v\n%s", err, e.logs.String())

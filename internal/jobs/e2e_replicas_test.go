@@ -22,8 +22,9 @@ type replica struct {
 	done   chan struct{}
 }
 
-// replica starts a worker on its own connection.
-func (e *env) replica(cfg Config) *replica {
+// replica starts a worker on its own connection; setup, when given, may
+// set the worker's hooks before it runs.
+func (e *env) replica(cfg Config, setup ...func(*Worker)) *replica {
 	e.t.Helper()
 	nc, err := nats.Connect(e.srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -45,6 +46,9 @@ func (e *env) replica(cfg Config) *replica {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	for _, f := range setup {
+		f(w)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replica{nc: nc, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -63,6 +67,14 @@ func (r *replica) kill() {
 	r.nc.Close()
 	r.cancel()
 	<-r.done
+}
+
+// stop ends the replica as SIGTERM does: it drains, hands its partitions
+// over, and closes its connection.
+func (r *replica) stop() {
+	r.cancel()
+	<-r.done
+	r.nc.Close()
 }
 
 // TestE2EReplicasBurst runs two and three workers on one NATS server

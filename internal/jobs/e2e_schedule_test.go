@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/watch"
 )
@@ -40,16 +39,12 @@ func TestE2EScheduleFiresOnceWithTwoWorkers(t *testing.T) {
 		t.Fatalf("unregister: %v %v", removed, err)
 	}
 	// Let the last tick drain, then compare.
-	cons, err := e.js.Consumer(ctx, contract.FetchStream, contract.Durable)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for time.Now().Before(deadline) {
-		ci, err := cons.Info(ctx)
+		b, err := ReadBacklog(ctx, e.js, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ci.NumPending == 0 && ci.NumAckPending == 0 {
+		if b.Pending == 0 && b.AckPending == 0 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

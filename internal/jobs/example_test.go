@@ -30,15 +30,17 @@ func Example_publishFetchRequest() {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	// The worker creates the stream and its consumer at start; here we
-	// create them ourselves.
+	// The worker creates the stream and its consumers (one per partition)
+	// at start; here we create them ourselves.
 	if _, err := js.CreateOrUpdateStream(ctx, contract.FetchStreamConfig(1)); err != nil {
 		fmt.Println(err)
 		return
 	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, contract.FetchStream, jobs.Config{}.ConsumerConfig()); err != nil {
-		fmt.Println(err)
-		return
+	for _, c := range (jobs.Config{}).ConsumerConfigs() {
+		if _, err := js.CreateOrUpdateConsumer(ctx, contract.FetchStream, c); err != nil {
+			fmt.Println(err)
+			return
+		}
 	}
 
 	body, _ := json.Marshal(map[string]any{

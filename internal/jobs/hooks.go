@@ -31,6 +31,12 @@ type hooks struct {
 	// a scheduled tick, or a failure the window explains, falls in
 	// Skatteverket's service window, so that a test passes at any hour.
 	serviceWindow func(time.Time) bool
+	// rounds is told the account (omfragad) of every round as it is
+	// about to run: which replica serves which account.
+	rounds func(acct string)
+	// held is told, at every check of the partitions, how many of them
+	// this replica holds.
+	held func(n int)
 }
 
 // errReplyLost is the error of a commit whose reply a test dropped.
@@ -52,6 +58,9 @@ func (h *hooks) crash(step, fetchID string) bool {
 
 // startRound tells a test that a round of these members is about to run.
 func (h *hooks) startRound(round []*member) {
+	if h.rounds != nil {
+		h.rounds(round[0].req.Account.String())
+	}
 	if h.roundStarts == nil {
 		return
 	}
@@ -79,4 +88,11 @@ func (h *hooks) inServiceWindow(t time.Time) bool {
 // replyLost reports whether a test wants the reply to the fetch's commit lost.
 func (h *hooks) replyLost(fetchID string) bool {
 	return h.loseCommitReply != nil && h.loseCommitReply(fetchID)
+}
+
+// pinned tells a test how many partitions this replica holds.
+func (h *hooks) pinned(n int) {
+	if h.held != nil {
+		h.held(n)
+	}
 }

@@ -68,7 +68,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 // (queue.go): it leads the round, or another request's round serves it.
 func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, tr *trace) verdict {
 	now := w.cfg.Now()
-	tok := strings.TrimPrefix(msg.Subject(), contract.FetchPrefix)
+	// Stored as skattekonto.fetch.<partition>.<omfragad>; the request
+	// itself names skattekonto.fetch.<omfragad>.
+	tok := strings.TrimPrefix(contract.RequestSubject(msg.Subject()), contract.FetchPrefix)
 	req, err := ParseRequest(tok, msg.Data(), now.In(contract.Stockholm))
 	if err == nil {
 		err = w.checkLogin(msg, req)
@@ -95,7 +97,7 @@ func (w *Worker) checkLogin(msg jetstream.Msg, req Request) error {
 	if req.Auth != contract.AuthUser || w.cfg.Sessions == nil {
 		return nil
 	}
-	if err := w.cfg.Sessions.Check(msg.Subject(), msg.Data(), msg.Headers().Get(contract.LoginProofHeader)); err != nil {
+	if err := w.cfg.Sessions.Check(contract.RequestSubject(msg.Subject()), msg.Data(), msg.Headers().Get(contract.LoginProofHeader)); err != nil {
 		return &RequestError{Reason: "auth user: " + err.Error(), RequestID: req.RequestID, Account: req.Account}
 	}
 	return nil

@@ -88,7 +88,9 @@ func TestDeliveryLimit(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	if got := (Config{MaxDeliver: 5}).ConsumerConfig().MaxDeliver; got != -1 {
-		t.Errorf("consumer MaxDeliver %d, want -1: the worker counts deliveries", got)
+	for _, c := range append((Config{MaxDeliver: 5}).ConsumerConfigs(), (Config{MaxDeliver: 5}).LegacyConsumerConfig()) {
+		if c.MaxDeliver != -1 {
+			t.Errorf("consumer %s MaxDeliver %d, want -1: the worker counts deliveries", c.Durable, c.MaxDeliver)
+		}
 	}
 }

@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -43,8 +41,28 @@ type Config struct {
 	// Concurrency is how many accounts are fetched at once; default 128.
 	// Concurrent fetches' commits share atomic batches (events.Store).
 	Concurrency int
-	// Durable is the pull consumer's name; default contract.Durable.
+	// Durable names the pull consumers: partition p's is Durable-p, and
+	// Durable itself is the legacy consumer of requests stored before the
+	// stream was partitioned; default contract.Durable.
 	Durable string
+	// Partitions of the fetch stream when the worker creates it; default
+	// contract.DefaultPartitions. With NoCreate the stream's own count is
+	// used (partitions.go).
+	Partitions int
+	// PinnedTTL is how long a partition stays pinned to a replica that
+	// stopped pulling from it (killed, cut off) before a standby takes it
+	// over; default the ack wait, at least 3s. A pinned replica pulls
+	// three times per PinnedTTL (at most every 5s), as it sends three
+	// in-progress acks per ack wait: it loses its partitions after
+	// missing three pulls, as it loses a request it holds after missing
+	// three in-progress acks. Set on the consumers the worker creates.
+	PinnedTTL time.Duration
+	// Peers, when set, tells how many worker replicas are live, this one
+	// included (cmd/worker passes the rate limiter's count): each replica
+	// then holds about its share of the partitions and hands the rest to
+	// the others. Without it a partition stays with whichever replica the
+	// server pinned it to first.
+	Peers func() int
 	// AckWait before an unacknowledged request is redelivered; default
 	// 30s. Long fetches send in-progress acks every AckWait/3.
 	AckWait time.Duration
@@ -118,6 +136,12 @@ func (c Config) withDefaults() Config {
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
 	}
+	if c.Partitions <= 0 {
+		c.Partitions = contract.DefaultPartitions
+	}
+	if c.PinnedTTL <= 0 {
+		c.PinnedTTL = max(c.AckWait, 3*time.Second)
+	}
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = 5
 	}
@@ -154,15 +178,33 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// ConsumerConfig is the durable pull consumer the workers share.
-func (c Config) ConsumerConfig() jetstream.ConsumerConfig {
+// consumerSettings are the settings of the consumers the workers share.
+func (c Config) consumerSettings() contract.ConsumerSettings {
 	c = c.withDefaults()
 	// The server delivers without limit: a request given back (a hand-back,
 	// a transient failure) is never dropped silently; the worker counts
 	// deliveries itself and answers FetchFailed when they run out.
-	return contract.ConsumerConfig(contract.ConsumerSettings{
+	return contract.ConsumerSettings{
 		Durable: c.Durable, AckWait: c.AckWait, MaxDeliver: -1, Concurrency: c.Concurrency, Replicas: c.Replicas,
-	})
+		PinnedTTL: c.PinnedTTL,
+	}
+}
+
+// ConsumerConfigs are the durable pull consumers the workers share, one
+// per partition (partition p's at index p).
+func (c Config) ConsumerConfigs() []jetstream.ConsumerConfig {
+	c = c.withDefaults()
+	out := make([]jetstream.ConsumerConfig, c.Partitions)
+	for p := range out {
+		out[p] = contract.ConsumerConfig(c.consumerSettings(), p)
+	}
+	return out
+}
+
+// LegacyConsumerConfig is the consumer of requests stored before the
+// stream was partitioned, with the workers' settings.
+func (c Config) LegacyConsumerConfig() jetstream.ConsumerConfig {
+	return contract.LegacyConsumerConfig(c.consumerSettings())
 }
 
 // Worker consumes fetch requests and runs fetches.
@@ -172,7 +214,11 @@ type Worker struct {
 	store  *events.Store
 	cfg    Config
 	log    zerolog.Logger
-	cons   jetstream.Consumer
+	stream jetstream.Stream
+	// parts are the partitions' consumers (partition p's at index p);
+	// legacy, when not nil, the consumer of unpartitioned requests.
+	parts  []*partition
+	legacy *partition
 	queue  accountQueue
 	access accessProblems
 	// faults are the outages this process meets now (faults.go).
@@ -189,44 +235,26 @@ type Worker struct {
 }
 
 // New prepares a worker: it creates (unless cfg.NoCreate) the fetch
-// stream and the durable consumer.
+// stream and the durable consumers, one per partition, and narrows the
+// consumer of an unpartitioned stream to the requests stored before
+// (partitions.go).
 func New(ctx context.Context, js jetstream.JetStream, api API, store *events.Store, cfg Config) (*Worker, error) {
 	cfg = cfg.withDefaults()
 	w := &Worker{js: js, api: api, store: store, cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.Concurrency)}
-	var err error
-	if cfg.NoCreate {
-		err = events.RetrySetup(ctx, func(ctx context.Context) (err error) {
-			w.cons, err = js.Consumer(ctx, contract.FetchStream, cfg.Durable)
-			return err
-		})
-	} else {
-		err = events.RetrySetup(ctx, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateStream(ctx, contract.FetchStreamConfig(cfg.Replicas))
-			return err
-		})
-		if err != nil {
-			// A stream made by someone else may refuse the update (its
-			// retention cannot change): use it as it is.
-			if _, e := js.Stream(ctx, contract.FetchStream); e != nil {
-				return nil, fmt.Errorf("create stream %s: %w", contract.FetchStream, err)
-			}
-			cfg.Logger.Warn().Err(err).Str("stream", contract.FetchStream).Msg("existing stream kept as it is: it could not be updated")
-		}
-		err = events.RetrySetup(ctx, func(ctx context.Context) (err error) {
-			w.cons, err = js.CreateOrUpdateConsumer(ctx, contract.FetchStream, cfg.ConsumerConfig())
-			return err
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open consumer %s: %w", cfg.Durable, err)
+	if err := w.openConsumers(ctx); err != nil {
+		return nil, err
 	}
 	w.ackWait = cfg.AckWait
-	if info := w.cons.CachedInfo(); info != nil {
+	for _, p := range w.consumers() {
+		info := p.cons.CachedInfo()
+		if info == nil {
+			continue
+		}
 		if info.Config.AckWait > 0 {
 			w.ackWait = info.Config.AckWait
 		}
 		if info.Config.MaxDeliver > 0 {
-			cfg.Logger.Warn().Int("maxDeliver", info.Config.MaxDeliver).Str("consumer", cfg.Durable).
+			cfg.Logger.Warn().Int("maxDeliver", info.Config.MaxDeliver).Str("consumer", p.name).
 				Msg("the consumer limits deliveries: a request given back on its last delivery is never answered; set max_deliver -1 (the worker counts deliveries itself)")
 		}
 	}
@@ -239,54 +267,47 @@ const pullExpiry = 5 * time.Second
 
 // Run consumes fetch requests until ctx is done, then drains: it stops
 // pulling, lets in-flight fetches finish for up to DrainTimeout, hands the
-// rest back, and returns. The durable consumer is kept for the next start.
+// rest back, gives up its partitions so that the other replicas take them
+// at once, and returns. The durable consumers are kept for the next start.
 func (w *Worker) Run(ctx context.Context) error {
-	// A pull the server no longer holds (nats.go#1622: the consumer shows
-	// no waiting pull while requests wait) is noticed when heartbeats stop,
-	// after two of them: with the default 30 s expiry, requests waited
-	// 30 s now and then under load; a 5 s expiry bounds that to about 5 s.
-	iter, err := w.cons.Messages(jetstream.PullMaxMessages(2*w.cfg.Concurrency), jetstream.PullExpiry(pullExpiry))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", contract.FetchStream, err)
-	}
 	// Work continues past ctx for the drain; workCtx ends it.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	stopped := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			iter.Stop()
-		case <-stopped:
-		}
-	}()
 
 	go w.watchCertificate(ctx)
 
 	var wg sync.WaitGroup
-	for {
-		msg, err := iter.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				break
-			}
-			w.log.Warn().Err(err).Msg("pull fetch requests")
-			continue
-		}
+	dispatch := func(msg jetstream.Msg, p *partition) {
 		if ctx.Err() != nil {
 			_ = msg.Nak() // stopping: hand it back untouched
-			continue
+			return
 		}
-		// Every request is handled at once (at most MaxAckPending are
-		// held): it is kept alive from here on, while rounds take the
-		// Concurrency slots.
+		// Every request is handled at once (at most MaxAckPending per
+		// consumer are held): it is kept alive from here on, while rounds
+		// take the Concurrency slots.
+		p.hold(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer p.hold(-1)
 			w.handle(workCtx, msg)
 		}()
 	}
-	close(stopped)
+	var pulls sync.WaitGroup
+	for _, p := range w.consumers() {
+		pulls.Add(1)
+		go func() {
+			defer pulls.Done()
+			w.pull(ctx, p, dispatch)
+		}()
+	}
+	balanced := make(chan struct{})
+	go func() {
+		defer close(balanced)
+		w.balance(ctx)
+	}()
+	pulls.Wait()
+	<-balanced
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -296,5 +317,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		cancelWork()
 		<-done
 	}
+	w.unpinAll()
 	return nil
 }

@@ -346,12 +346,7 @@ func (b *burstRunner) settle(ctx context.Context) (bool, error) {
 func (b *burstRunner) consumerIdle(ctx context.Context) bool {
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := b.js.Consumer(ictx, contract.FetchStream, contract.Durable)
-	if err != nil {
-		return false
-	}
-	info, err := c.Info(ictx)
-	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	return idle(ictx, b.js, contract.FetchStream, contract.Durable)
 }
 
 // progress prints a line every second until the returned function is called.

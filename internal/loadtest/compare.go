@@ -329,10 +329,8 @@ func (c *comparison) settle(ctx context.Context, k *contender) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	for {
-		if cons, err := c.e.js.Consumer(ctx, k.stream, k.durable); err == nil {
-			if info, err := cons.Info(ctx); err == nil && info.NumAckPending == 0 && info.NumPending == 0 {
-				break
-			}
+		if idle(ctx, c.e.js, k.stream, k.durable) {
+			break
 		}
 		select {
 		case <-ctx.Done():

@@ -392,12 +392,8 @@ func (r *crashRunner) waitQuiet(ctx context.Context, consumer string, limit time
 	for {
 		_, open := r.unanswered()
 		if open == 0 {
-			c, err := r.js.Consumer(ctx, contract.FetchStream, consumer)
-			if err == nil {
-				info, err := c.Info(ctx)
-				if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-					return nil
-				}
+			if idle(ctx, r.js, contract.FetchStream, consumer) {
+				return nil
 			}
 		}
 		select {

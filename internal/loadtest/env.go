@@ -230,7 +230,7 @@ func (e *env) waitPulling(ctx context.Context, consumer string, n int) error {
 		if e.workers.running() == 0 && !e.workers.supervise {
 			return fmt.Errorf("no worker running; see %s", e.workers.logPath(0))
 		}
-		c, err := e.js.Consumer(ctx, contract.FetchStream, consumer)
+		c, err := e.js.Consumer(ctx, contract.FetchStream, pullingConsumer(consumer))
 		if err == nil {
 			var info *jetstream.ConsumerInfo
 			if info, err = c.Info(ctx); err == nil {

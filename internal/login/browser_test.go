@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
+	"github.com/skattekonto-events/skattekonto-events/internal/jobs"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/schemas"
 )
@@ -183,16 +184,15 @@ func TestBrowserLogin(t *testing.T) {
 	// No stuck requests: the fetch queue drains, nothing waits for an ack.
 	deadline := time.Now().Add(time.Minute)
 	for {
-		cons, err := e.js.Consumer(sctx, contract.FetchStream, contract.Durable)
+		b, err := jobs.ReadBacklog(sctx, e.js, contract.Durable)
 		if err != nil {
 			t.Fatal(err)
 		}
-		info := cons.CachedInfo()
-		if info.NumPending == 0 && info.NumAckPending == 0 {
+		if b.Pending == 0 && b.AckPending == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("fetch requests stuck: %d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
+			t.Fatalf("fetch requests stuck: %d pending, %d unacknowledged", b.Pending, b.AckPending)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

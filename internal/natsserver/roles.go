@@ -42,7 +42,10 @@ var StreamCreateSubjects = []string{
 	"$JS.API.STREAM.UPDATE." + contract.FetchStream,
 	"$JS.API.STREAM.CREATE." + contract.EventsStream,
 	"$JS.API.STREAM.UPDATE." + contract.EventsStream,
-	"$JS.API.CONSUMER.CREATE." + contract.FetchStream + "." + contract.Durable + "." + contract.FetchPrefix + ">",
+	// The partitions' consumers (skattekonto.fetch.<p>.*), and the legacy
+	// consumer narrowed to skattekonto.fetch.* and deleted once empty.
+	"$JS.API.CONSUMER.CREATE." + contract.FetchStream + ".*." + contract.FetchPrefix + ">",
+	"$JS.API.CONSUMER.DELETE." + contract.FetchStream + "." + contract.Durable,
 	"$JS.API.STREAM.CREATE.OBJ_" + contract.AuditBucket,
 	"$JS.API.STREAM.UPDATE.OBJ_" + contract.AuditBucket,
 	"$JS.API.STREAM.CREATE." + contract.WebhooksStream,

@@ -85,8 +85,10 @@ func startLocal(t *testing.T) (*Local, string) {
 			t.Fatalf("worker creates stream %s: %v", cfg.Name, err)
 		}
 	}
-	if _, err := w.js.CreateOrUpdateConsumer(ctx, contract.FetchStream, jobs.Config{}.ConsumerConfig()); err != nil {
-		t.Fatalf("worker creates its consumer: %v", err)
+	for _, c := range (jobs.Config{}).ConsumerConfigs() {
+		if _, err := w.js.CreateOrUpdateConsumer(ctx, contract.FetchStream, c); err != nil {
+			t.Fatalf("worker creates its consumer %s: %v", c.Durable, err)
+		}
 	}
 	for _, subj := range []string{eventSubject, stateSubject} {
 		if _, err := w.js.Publish(ctx, subj, []byte(`{"specversion":"1.0"}`)); err != nil {
@@ -167,7 +169,7 @@ func TestLocalRoles(t *testing.T) {
 		{"cannot create a consumer of the states", createConsumer(contract.StatePrefix + ">"), false},
 		{"cannot create a consumer of the whole stream", createConsumer(""), false},
 		{"cannot pull the worker's requests", func(ctx context.Context, c *client) error {
-			cons, err := c.js.Consumer(ctx, contract.FetchStream, contract.Durable)
+			cons, err := c.js.Consumer(ctx, contract.FetchStream, contract.PartitionConsumer(contract.Durable, 0))
 			if err != nil {
 				return err
 			}
