@@ -112,6 +112,11 @@ func (s *Store) keepAnswer(ctx context.Context, sum string, c skv.Call) error {
 	}
 	meta := jetstream.ObjectMeta{
 		Name: sum,
+		// One chunk of the answer's size: the client reads a body through
+		// a buffer of the chunk size (128 KiB by default), which for
+		// answers of a few KB was most of what a worker allocated while
+		// keeping evidence.
+		Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunkSize(len(c.Body))},
 		Metadata: map[string]string{
 			MetaOperation:     string(c.Operation),
 			MetaHTTPStatus:    strconv.Itoa(c.HTTPStatus),
@@ -125,6 +130,16 @@ func (s *Store) keepAnswer(ctx context.Context, sum string, c skv.Call) error {
 	}
 	s.kept.add(sum, info.ModTime, now)
 	return nil
+}
+
+// maxChunk is the largest chunk an answer is stored in: the Object
+// Store's default.
+const maxChunk = 128 * 1024
+
+// chunkSize is the chunk size that stores an answer of n bytes in one
+// chunk, up to maxChunk.
+func chunkSize(n int) uint32 {
+	return uint32(min(max(n, 1), maxChunk))
 }
 
 // young reports whether an answer stored at mod is young enough to be

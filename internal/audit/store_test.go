@@ -143,3 +143,35 @@ func TestKeptCacheForgetsTheOldestWhenFull(t *testing.T) {
 		t.Error("a cache of no entries remembers")
 	}
 }
+
+// TestKeepChunks: a small answer is one chunk of its own size (no 128 KiB
+// buffer per answer), a large one is split and reads back whole.
+func TestKeepChunks(t *testing.T) {
+	srv := natstest.RunTest(t)
+	_, js := natstest.Connect(t, srv)
+	st, err := Open(t.Context(), js, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := []byte(`{"saldoSkatteverket":0}`)
+	large := bytes.Repeat([]byte(`{"transaktionstext":"Debiterad preliminärskatt"},`), 6000) // ~290 KB
+	if err := st.Keep(t.Context(), []skv.Call{call("cid-s", small), call("cid-l", large)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		body   []byte
+		chunks uint32
+	}{{small, 1}, {large, uint32((len(large) + maxChunk - 1) / maxChunk)}} {
+		info, err := st.obj.GetInfo(t.Context(), skv.Sha256(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Chunks != tc.chunks || info.Size != uint64(len(tc.body)) {
+			t.Errorf("%d bytes kept in %d chunks of %d bytes (size %d), want %d chunks", len(tc.body), info.Chunks, info.Opts.ChunkSize, info.Size, tc.chunks)
+		}
+		got, _, err := st.Answer(t.Context(), skv.Sha256(tc.body))
+		if err != nil || !bytes.Equal(got, tc.body) {
+			t.Errorf("%d bytes read back as %d bytes: %v", len(tc.body), len(got), err)
+		}
+	}
+}

@@ -68,6 +68,14 @@ func TestStreamsCoverTheirSubjects(t *testing.T) {
 	if c := ConsumerConfig(ConsumerSettings{Concurrency: 1}, 0); c.MaxAckPending != 1000 {
 		t.Errorf("consumer max ack pending: got %d, want at least 1000", c.MaxAckPending)
 	}
+	// Partitions share what a worker holds: pinned to all of them, it
+	// holds what one consumer would let it.
+	for _, tc := range []struct{ concurrency, partitions, want int }{{128, 8, 125}, {500, 8, 250}, {128, 256, 16}, {128, 1, 1000}} {
+		c := ConsumerConfig(ConsumerSettings{Concurrency: tc.concurrency, Partitions: tc.partitions}, 0)
+		if c.MaxAckPending != tc.want {
+			t.Errorf("concurrency %d, %d partitions: max ack pending %d, want %d", tc.concurrency, tc.partitions, c.MaxAckPending, tc.want)
+		}
+	}
 	if c := LegacyConsumerConfig(ConsumerSettings{Durable: Durable}); c.Durable != Durable || c.FilterSubject != "skattekonto.fetch.*" || c.PriorityPolicy != jetstream.PriorityPolicyNone {
 		t.Errorf("legacy consumer: %s, filter %q, policy %v", c.Durable, c.FilterSubject, c.PriorityPolicy)
 	}

@@ -179,6 +179,22 @@ type ConsumerSettings struct {
 	// PinnedTTL is how long a partition stays pinned to a replica that
 	// stopped pulling from it.
 	PinnedTTL time.Duration
+	// Partitions is how many partitions share the requests in hand.
+	Partitions int
+}
+
+// maxAckPending bounds the requests a consumer hands out unacknowledged:
+// what a worker holds at most (each one kept alive while it waits for a
+// slot) is max(1000, 4×Concurrency) over all the partitions it serves, so
+// a replica pinned to every partition holds no more than one consumer
+// once let it (with 1000 per partition and 8 partitions, 10,000 queued
+// requests took a worker to 330 MB).
+func (s ConsumerSettings) maxAckPending() int {
+	total := max(1000, 4*s.Concurrency)
+	if s.Partitions <= 1 {
+		return total
+	}
+	return max(16, (total+s.Partitions-1)/s.Partitions)
 }
 
 // ConsumerConfig is the durable pull consumer of partition p on
@@ -193,6 +209,7 @@ func ConsumerConfig(s ConsumerSettings, p int) jetstream.ConsumerConfig {
 	c.PriorityPolicy = jetstream.PriorityPolicyPinned
 	c.PriorityGroups = []string{PriorityGroup}
 	c.PinnedTTL = s.PinnedTTL
+	c.MaxAckPending = s.maxAckPending()
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -337,5 +338,32 @@ func TestE2EPartitionsUpgradeFromOneConsumer(t *testing.T) {
 	}
 	if len(b.Consumers) != contract.DefaultPartitions || b.Acked == 0 {
 		t.Errorf("after the upgrade: consumers %v, %d acknowledged by the partitions'", b.Consumers, b.Acked)
+	}
+}
+
+// TestE2EPartitionsKeepTheStreamsCount: a worker configured for another
+// number of partitions than the stream has keeps the stream's (changing
+// it would strand the requests stored in the partitions it drops), says
+// so, and serves every partition.
+func TestE2EPartitionsKeepTheStreamsCount(t *testing.T) {
+	e := newEnv(t)
+	accts := partitionAccounts(t, e, 8)
+	first := e.worker(Config{Partitions: 4}, nil)
+	second := e.worker(Config{Partitions: 2}, nil)
+	st, err := e.js.Stream(t.Context(), contract.FetchStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := contract.StreamPartitions(st.CachedInfo().Config); n != 4 {
+		t.Fatalf("the stream has %d partitions after a worker configured for 2, want the 4 it had", n)
+	}
+	if len(first.parts) != 4 || len(second.parts) != 4 {
+		t.Errorf("the workers serve %d and %d partitions, want 4 each", len(first.parts), len(second.parts))
+	}
+	if !strings.Contains(e.logs.String(), "the fetch stream keeps its partitions") {
+		t.Error("no warning that WORKER_PARTITIONS was not applied")
+	}
+	for _, id := range e.burst(accts, 1, "kept") {
+		e.wait(id)
 	}
 }

@@ -179,6 +179,25 @@ func (w *Worker) consumers() []*partition {
 	return append(w.parts[:len(w.parts):len(w.parts)], w.legacy)
 }
 
+// keepStreamPartitions keeps the partitions of a fetch stream that has
+// them already: requests are stored in them, and a worker configured for
+// another count would strand those in partitions no consumer serves (or,
+// in a rolling update, two counts would take turns). Changing the count
+// is an operator's procedure (docs/operations.md).
+func (w *Worker) keepStreamPartitions(ctx context.Context) {
+	st, err := w.js.Stream(ctx, contract.FetchStream)
+	if err != nil {
+		return // none yet (or unreadable: creating it will say)
+	}
+	n := contract.StreamPartitions(st.CachedInfo().Config)
+	if n == 0 || n == w.cfg.Partitions {
+		return
+	}
+	w.cfg.Logger.Warn().Int("streamPartitions", n).Int("WORKER_PARTITIONS", w.cfg.Partitions).Str("stream", contract.FetchStream).
+		Msg("the fetch stream keeps its partitions: WORKER_PARTITIONS applies to a new stream only (changing it: docs/operations.md)")
+	w.cfg.Partitions = n
+}
+
 // openConsumers opens (and unless NoCreate first creates) the fetch
 // stream and its consumers. A legacy consumer (Durable, made before
 // partitions with filter skattekonto.fetch.>) is narrowed to the requests
@@ -199,6 +218,8 @@ func (w *Worker) openConsumers(ctx context.Context) error {
 		if err := w.narrowLegacy(ctx); err != nil {
 			return err
 		}
+		w.keepStreamPartitions(ctx)
+		cfg = w.cfg
 		err := events.RetrySetup(ctx, func(ctx context.Context) (err error) {
 			w.stream, err = js.CreateOrUpdateStream(ctx, contract.PartitionedFetchStreamConfig(cfg.Replicas, cfg.Partitions))
 			return err

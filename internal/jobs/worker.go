@@ -186,7 +186,7 @@ func (c Config) consumerSettings() contract.ConsumerSettings {
 	// deliveries itself and answers FetchFailed when they run out.
 	return contract.ConsumerSettings{
 		Durable: c.Durable, AckWait: c.AckWait, MaxDeliver: -1, Concurrency: c.Concurrency, Replicas: c.Replicas,
-		PinnedTTL: c.PinnedTTL,
+		PinnedTTL: c.PinnedTTL, Partitions: c.Partitions,
 	}
 }
 
