@@ -47,7 +47,7 @@ const nack = {
       replayPolicy: ["instant", "original"], replicas: "integer", sampleFreq: "string", streamName: "string",
       account: "string", creds: "string", nkey: "string", servers: "array", tls: "object",
       preventDelete: "boolean", preventUpdate: "boolean", pauseUntil: "string", priorityGroups: "array",
-      priorityPolicy: "string",
+      priorityPolicy: "string", pinnedTtl: "duration", // pinnedTtl: NACK v0.20.1 and later
     },
   },
   KeyValue: {
