@@ -3,8 +3,9 @@
 # requests per account on two worker replicas with a SIGKILL every round
 # and a NATS restart; then each fault kind on real connections through
 # Toxiproxy (cuts in the middle of commits, latency spikes, a bandwidth
-# crawl, API resets, a full JetStream storage) on one server, and a
-# partition of the events stream's leader on a three-node cluster. After
+# crawl, API resets, a full JetStream storage) on one server, a
+# partition of the events stream's leader on a three-node cluster, and
+# the same fault kinds again on the cluster. After
 # each run every event, request and balance is checked from the stream.
 #
 # Always asserted: no event stored twice, no NewTransaction missing, every
@@ -46,3 +47,4 @@ run() {
 run burst 120s -rounds 10 -workers 2 -kill-each-round -nats-restart
 run faults 240s -rounds 8 -fault nats-cut,latency,bandwidth,api-reset,storage-full
 run partition 150s -cluster -rounds 10 -fault partition -fault-hold 12s
+run cluster-faults 300s -cluster -rounds 6 -fault nats-cut,latency,bandwidth,api-reset,storage-full
