@@ -3,35 +3,17 @@ package main
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
+	"github.com/skattekonto-events/skattekonto-events/internal/testlog"
 )
 
-// syncBuffer is a strings.Builder safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls until s holds want or the test's context ends.
-func waitFor(t *testing.T, ctx context.Context, s *syncBuffer, want string) {
+func waitFor(t *testing.T, ctx context.Context, s *testlog.Buffer, want string) {
 	t.Helper()
 	for !strings.Contains(s.String(), want) {
 		select {
@@ -59,7 +41,7 @@ func TestFollowSaysListening(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
-			var out, errOut syncBuffer
+			var out, errOut testlog.Buffer
 			done := make(chan error, 1)
 			followCtx, stop := context.WithCancel(ctx)
 			defer stop()

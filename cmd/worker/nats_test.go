@@ -13,6 +13,7 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/config"
 	"github.com/skattekonto-events/skattekonto-events/internal/health"
+	"github.com/skattekonto-events/skattekonto-events/internal/testlog"
 )
 
 // TestEmbeddedNATSDurability checks what the worker says about the
@@ -37,7 +38,7 @@ func TestEmbeddedNATSDurability(t *testing.T) {
 				EmbeddedNATSSyncRaw:      tc.raw,
 				EmbeddedNATSSyncInterval: tc.interval,
 			}
-			var out syncBuffer
+			var out testlog.Buffer
 			nc, durability, stop, err := connectNATS(cfg, zerolog.New(&out))
 			if err != nil {
 				t.Fatal(err)

@@ -8,13 +8,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
+	"github.com/skattekonto-events/skattekonto-events/internal/testlog"
 )
 
 // TestReportStaleState logs a stale state with the account masked and
 // counts it.
 func TestReportStaleState(t *testing.T) {
 	reg, m := newMetrics()
-	var out syncBuffer
+	var out testlog.Buffer
 	reportStaleState(m, zerolog.New(&out))(events.StaleState{Account: "198112189876", StateSeq: 41, After: 3, Repeated: 2})
 	log := out.String()
 	for _, want := range []string{`"account":"19811218****"`, `"stateSeq":41`, `"eventsAfterState":3`, `"notPublishedAgain":2`} {

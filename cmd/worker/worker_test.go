@@ -13,6 +13,7 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
+	"github.com/skattekonto-events/skattekonto-events/internal/testlog"
 )
 
 // TestUnavailableRetry: SKV_UNAVAILABLE_RETRY=0 means "call on every
@@ -55,7 +56,7 @@ func TestRunKeysOnly(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, out) }()
 	acct := s.Accounts()[0].Omfragad
@@ -94,7 +95,7 @@ func TestRunKeysOnly(t *testing.T) {
 }
 
 // waitFetchCompleted returns the data of the account's first FetchCompleted.
-func waitFetchCompleted(t *testing.T, ctx context.Context, js jetstream.JetStream, acct string, deadline time.Time, out *syncBuffer) json.RawMessage {
+func waitFetchCompleted(t *testing.T, ctx context.Context, js jetstream.JetStream, acct string, deadline time.Time, out *testlog.Buffer) json.RawMessage {
 	t.Helper()
 	for time.Now().Before(deadline) {
 		if st, err := js.Stream(ctx, contract.EventsStream); err == nil {

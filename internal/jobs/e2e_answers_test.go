@@ -13,7 +13,6 @@ import (
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
-	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 )
 
 // gate holds the first round that starts after arm until release, so
@@ -301,24 +300,7 @@ func TestE2ELastDeliveryCommitUnknown(t *testing.T) {
 func TestE2EHandBackOnLastDelivery(t *testing.T) {
 	e := newEnv(t)
 	putAccount(t, e.sim, acctA)
-	e.sim.InjectFault(sim.Fault{Omfragad: acctA, Operation: sim.OpSaldo, Kind: sim.FaultHang, Count: 1})
-	w, err := New(context.Background(), e.js, e.api, e.store, Config{AckWait: 2 * time.Second, MaxDeliver: 1, DrainTimeout: 200 * time.Millisecond,
-		RetryDelay: 100 * time.Millisecond, Logger: zerolog.New(e.logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	e.request(acctA, `{"requestId":"d1"}`)
-	deadline := time.Now().Add(10 * time.Second)
-	for e.sim.CallCount(sim.OpSaldo) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the fetch never reached the API")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop()
+	done := e.stopDuringFetch(Config{MaxDeliver: 1})
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -16,24 +16,7 @@ import (
 func TestE2EDrainHandsBackInFlightWork(t *testing.T) {
 	e := newEnv(t)
 	putAccount(t, e.sim, acctA)
-	e.sim.InjectFault(sim.Fault{Omfragad: acctA, Operation: sim.OpSaldo, Kind: sim.FaultHang, Count: 1})
-	w, err := New(context.Background(), e.js, e.api, e.store, Config{AckWait: 2 * time.Second, DrainTimeout: 200 * time.Millisecond,
-		RetryDelay: 100 * time.Millisecond, Logger: zerolog.New(e.logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	e.request(acctA, `{"requestId":"d1"}`)
-	deadline := time.Now().Add(10 * time.Second)
-	for e.sim.CallCount(sim.OpSaldo) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the fetch never reached the API")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop()
+	done := e.stopDuringFetch(Config{})
 	select {
 	case err := <-done:
 		if err != nil {
@@ -50,4 +33,38 @@ func TestE2EDrainHandsBackInFlightWork(t *testing.T) {
 	if got := answeredIDs(e.checkOnce()); got["d1"] != 1 {
 		t.Errorf("d1 answered %d times", got["d1"])
 	}
+}
+
+// stopDuringFetch starts a worker with cfg (a 2 s ack wait and a 200 ms
+// drain timeout unless set), requests d1 for acctA, whose saldo call
+// hangs, and stops the worker once the call is under way. It returns
+// what Run returns.
+func (e *env) stopDuringFetch(cfg Config) <-chan error {
+	e.t.Helper()
+	e.sim.InjectFault(sim.Fault{Omfragad: acctA, Operation: sim.OpSaldo, Kind: sim.FaultHang, Count: 1})
+	if cfg.AckWait == 0 {
+		cfg.AckWait = 2 * time.Second
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 200 * time.Millisecond
+	}
+	cfg.RetryDelay, cfg.Logger = 100*time.Millisecond, zerolog.New(e.logs)
+	w, err := New(context.Background(), e.js, e.api, e.store, cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	e.request(acctA, `{"requestId":"d1"}`)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.sim.CallCount(sim.OpSaldo) == 0 {
+		if time.Now().After(deadline) {
+			stop()
+			e.t.Fatal("the fetch never reached the API")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	return done
 }

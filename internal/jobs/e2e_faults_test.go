@@ -14,6 +14,7 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/health"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+	"github.com/skattekonto-events/skattekonto-events/internal/testlog"
 )
 
 // Faults on real servers: each shows on the worker's readiness check and
@@ -22,7 +23,7 @@ import (
 
 // waitCheck polls check until ok tells it has what the test waits for,
 // and returns its last result.
-func waitCheck(t *testing.T, what string, check health.Check, ok func(error) bool, logs *syncBuffer) error {
+func waitCheck(t *testing.T, what string, check health.Check, ok func(error) bool, logs *testlog.Buffer) error {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,13 +15,13 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/natsserver"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+	"github.com/skattekonto-events/skattekonto-events/internal/testlog"
 	"github.com/skattekonto-events/skattekonto-events/schemas"
 )
 
@@ -39,7 +38,7 @@ type env struct {
 	api   *skv.Client
 	store *events.Store
 	val   *schemas.Validator
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 	// checked holds the stream sequences of events already validated:
 	// tests poll the stream, and each event needs checking once.
 	checked map[uint64]bool
@@ -47,24 +46,6 @@ type env struct {
 	simURL string
 	// maxStore caps the server's JetStream storage (0: the default).
 	maxStore int64
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }
 
 func newEnv(t testing.TB) *env {
@@ -76,7 +57,7 @@ func newEnv(t testing.TB) *env {
 // maxStore bytes (0: the default).
 func newEnvStore(t testing.TB, maxStore int64) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}, checked: map[uint64]bool{}, maxStore: maxStore}
+	e := &env{t: t, dir: t.TempDir(), logs: &testlog.Buffer{}, checked: map[uint64]bool{}, maxStore: maxStore}
 	e.startNATS()
 	t.Cleanup(func() {
 		if e.srv != nil {
@@ -140,28 +121,7 @@ func (e *env) restartNATS() {
 // processing at named steps.
 func (e *env) worker(cfg Config, crash func(step, fetchID string) bool) *Worker {
 	e.t.Helper()
-	if cfg.AckWait == 0 {
-		cfg.AckWait = 2 * time.Second
-	}
-	if cfg.RetryDelay == 0 {
-		cfg.RetryDelay = 100 * time.Millisecond
-	}
-	cfg.Logger = zerolog.New(e.logs)
-	w, err := New(context.Background(), e.js, e.api, e.store, cfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	w.hooks.crashAt = crash
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := w.Run(ctx); err != nil {
-			e.t.Errorf("worker: %v", err)
-		}
-	}()
-	e.t.Cleanup(func() { cancel(); <-done })
-	return w
+	return e.workerWith(cfg, hooks{crashAt: crash})
 }
 
 // request publishes a fetch request.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -351,31 +352,15 @@ func (b *burstRunner) consumerIdle(ctx context.Context) bool {
 
 // progress prints a line every second until the returned function is called.
 func (b *burstRunner) progress() func() {
-	out := b.e.cfg.Progress
-	if out == nil {
-		return func() {}
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			reqs, open := b.unanswered()
-			kills, _, _ := b.e.workers.counts()
-			b.faultMu.Lock()
-			faults := b.rep.Faults
-			b.faultMu.Unlock()
-			fmt.Fprintf(out, "%5.0fs round %d/%d requests %d unanswered %d kills %d faults %d workers %d/%d\n",
-				time.Since(b.start).Seconds(), b.round.Load(), b.e.cfg.Rounds, reqs, open, kills, faults, b.e.workers.running(), b.e.cfg.Workers)
-		}
-	}()
-	return func() { close(stop); <-done }
+	return everySecond(b.e.cfg.Progress, func(out io.Writer) {
+		reqs, open := b.unanswered()
+		kills, _, _ := b.e.workers.counts()
+		b.faultMu.Lock()
+		faults := b.rep.Faults
+		b.faultMu.Unlock()
+		fmt.Fprintf(out, "%5.0fs round %d/%d requests %d unanswered %d kills %d faults %d workers %d/%d\n",
+			time.Since(b.start).Seconds(), b.round.Load(), b.e.cfg.Rounds, reqs, open, kills, faults, b.e.workers.running(), b.e.cfg.Workers)
+	})
 }
 
 // failedReasons counts the FetchFailed answers by reason.

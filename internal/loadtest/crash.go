@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -436,11 +437,21 @@ func (r *crashRunner) restartNATS(ctx context.Context) (string, error) {
 }
 
 func (r *crashRunner) progress(start time.Time, natsRestarts *atomic.Int64) func() {
-	if r.e.cfg.Progress == nil {
+	return everySecond(r.e.cfg.Progress, func(out io.Writer) {
+		reqs, open := r.unanswered()
+		kills, restarts, exits := r.e.workers.counts()
+		fmt.Fprintf(out, "%5.0fs requests %d unanswered %d kills %d restarts %d exits %d nats-restarts %d workers %d/%d\n",
+			time.Since(start).Seconds(), reqs, open, kills, restarts, exits, natsRestarts.Load(), r.e.workers.running(), r.e.cfg.Workers)
+	})
+}
+
+// everySecond calls line with out every second until the returned
+// function is called; nothing when out is nil.
+func everySecond(out io.Writer, line func(io.Writer)) func() {
+	if out == nil {
 		return func() {}
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		t := time.NewTicker(time.Second)
@@ -450,11 +461,8 @@ func (r *crashRunner) progress(start time.Time, natsRestarts *atomic.Int64) func
 			case <-stop:
 				return
 			case <-t.C:
+				line(out)
 			}
-			reqs, open := r.unanswered()
-			kills, restarts, exits := r.e.workers.counts()
-			fmt.Fprintf(r.e.cfg.Progress, "%5.0fs requests %d unanswered %d kills %d restarts %d exits %d nats-restarts %d workers %d/%d\n",
-				time.Since(start).Seconds(), reqs, open, kills, restarts, exits, natsRestarts.Load(), r.e.workers.running(), r.e.cfg.Workers)
 		}
 	}()
 	return func() { close(stop); <-done }

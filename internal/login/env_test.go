@@ -28,25 +28,8 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
+	"github.com/skattekonto-events/skattekonto-events/internal/testlog"
 )
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // tokenRecorder is a transport that remembers every token and code the
 // token endpoint hands out or is sent, so tests can look for them in
@@ -154,7 +137,7 @@ type testEnv struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	api      skv.Config
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 	tokens   *tokenRecorder
 	ended    chan Ended
 	front    string // http://127.0.0.1:port
@@ -191,7 +174,7 @@ func newTestEnv(t *testing.T, o envOptions) *testEnv {
 	if o.replicas == 0 {
 		o.replicas = 1
 	}
-	e := &testEnv{t: t, o: o, logs: &syncBuffer{}, tokens: &tokenRecorder{}, ended: make(chan Ended, 8)}
+	e := &testEnv{t: t, o: o, logs: &testlog.Buffer{}, tokens: &tokenRecorder{}, ended: make(chan Ended, 8)}
 
 	e.sim = sim.New(sim.Config{UserTokenTTL: o.userTokenTTL, UserMaxRefreshes: o.maxRefreshes})
 	e.sim.SeedDemo()

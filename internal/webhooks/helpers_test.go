@@ -1,7 +1,6 @@
 package webhooks
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/events"
 	"github.com/skattekonto-events/skattekonto-events/internal/metrics"
 	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
+	"github.com/skattekonto-events/skattekonto-events/internal/testlog"
 )
 
 // Test secrets: whsec_ and the base64 of 32 and 24 bytes. Made up for the
@@ -147,7 +147,7 @@ type env struct {
 	js   jetstream.JetStream
 	dir  string
 	file string
-	logs *syncBuffer
+	logs *testlog.Buffer
 	reg  *prometheus.Registry
 	m    *metrics.Metrics
 }
@@ -165,7 +165,7 @@ func newEnv(t *testing.T) *env {
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
 	return &env{t: t, srv: srv, js: js, dir: dir, file: filepath.Join(dir, "webhooks.json"),
-		logs: &syncBuffer{}, reg: reg, m: metrics.New(reg)}
+		logs: &testlog.Buffer{}, reg: reg, m: metrics.New(reg)}
 }
 
 // spec is one endpoint of a test file.
@@ -309,24 +309,6 @@ func closedURL(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return "http://" + addr + "/hooks"
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // account reads the partitionkey (the account) of a delivered event.
