@@ -35,9 +35,20 @@ run() {
 	if ! timeout --kill-after=10s "$limit" "$work/loadtest" -burst -seed "$seed" -worker-bin "$work/worker" \
 		-dir "$work/$name" -quiet -json "$work/$name.json" -ack-wait 4s -quiet-timeout 60s "${strict[@]}" "$@" \
 		>/dev/null 2>"$work/$name.log"; then
-		cat "$work/$name.log" >&2
+		# The workers' last lines first, the verdict last: a reader of
+		# the end of the output sees what failed.
 		echo "faults.sh: $name FAILED (seed $seed); last worker log lines:" >&2
-		tail -n 20 "$work/$name"/*/worker-*.log >&2 || true
+		for f in "$work/$name"/*/worker-*.log; do
+			echo "==> $f <==" >&2
+			grep '^{' "$f" | tail -n 20 >&2 || true
+			if grep -q '^goroutine ' "$f"; then
+				echo "(goroutine dump: the frames in this project's code)" >&2
+				grep -E -A1 '^goroutine |^github.com/skattekonto-events/' "$f" | head -n 120 >&2 || true
+			fi
+		done
+		echo "faults.sh: the load tool's output:" >&2
+		grep -v '^[[:space:]]*"' "$work/$name.log" | tail -n 40 >&2 || true
+		echo "faults.sh: $name FAILED (seed $seed, FAULTS_SEED=$seed to repeat)" >&2
 		exit 1
 	fi
 	cat "$work/$name.log"

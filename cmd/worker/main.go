@@ -56,6 +56,7 @@ func run(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	ctx = log.WithContext(ctx) // for what logs through zerolog.Ctx (the streams' setup)
 	log.Info().Object("config", cfg).Msg("effective configuration (secrets masked)")
 
 	nc, durability, stopNATS, err := connectNATS(cfg, log)

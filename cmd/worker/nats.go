@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -84,6 +86,8 @@ func connect(cfg *config.Config, url string, log zerolog.Logger) (*nats.Conn, er
 				Msg("NATS disconnected: reconnecting; fetch requests wait meanwhile. If this lasts, check that the NATS servers run and that this pod reaches them (NATS_URL, network policies, the servers' logs)")
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }),
+		nats.ReconnectErrHandler(reconnectFailures(log)),
+		nats.ConnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS connected") }),
 	}
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
@@ -106,4 +110,25 @@ func connect(cfg *config.Config, url string, log zerolog.Logger) (*nats.Conn, er
 		return nil, fmt.Errorf("connect to NATS: %w", err)
 	}
 	return nc, nil
+}
+
+// reconnectFailures logs a failed attempt to reach NATS (at start too: the
+// worker keeps trying instead of exiting): the first at once, then at most
+// one line every 30 seconds, with the number of attempts since the last.
+func reconnectFailures(log zerolog.Logger) nats.ConnErrHandler {
+	var (
+		mu     sync.Mutex
+		last   time.Time
+		missed int
+	)
+	return func(c *nats.Conn, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		missed++
+		if now := time.Now(); now.Sub(last) >= 30*time.Second {
+			log.Warn().Err(err).Int("attempts", missed).Str("fault", string(jobs.FaultNATSUnreachable)).
+				Msg("NATS not reachable: still trying. Check that the NATS servers run and that this pod reaches them (NATS_URL, network policies, the servers' logs)")
+			last, missed = now, 0
+		}
+	}
 }

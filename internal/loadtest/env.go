@@ -101,7 +101,13 @@ func setup(ctx context.Context, cfg Config, o envOptions) (*env, error) {
 		args:   args,
 		logDir: e.dir,
 		env: func(i int) []string {
-			return append(append([]string(nil), base...), "HTTP_ADDR=127.0.0.1:0")
+			// A port of our own choosing: one the OS picks could be a
+			// stopped server's, which it could not listen on again.
+			addr := "127.0.0.1:0"
+			if port, err := freePort(); err == nil {
+				addr = "127.0.0.1:" + strconv.Itoa(port)
+			}
+			return append(append([]string(nil), base...), "HTTP_ADDR="+addr)
 		},
 	}
 	ok = true
@@ -245,7 +251,12 @@ func (e *env) waitPulling(ctx context.Context, consumer string, n int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("workers not pulling after 60s (%s); see %s", last, e.workers.logPath(0))
+			e.workers.dump(5 * time.Second)
+			servers := ""
+			if e.embedded {
+				servers = "; servers: " + e.nats.describe()
+			}
+			return fmt.Errorf("workers not pulling after 60s (%s%s); their goroutines are dumped in %s", last, servers, e.workers.logPath(0))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

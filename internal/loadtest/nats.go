@@ -57,9 +57,46 @@ func externalNATS(raw string) (*natsEnv, error) {
 	return e, nil
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// handedOut are the loopback ports this process has handed out: a port
+// picked for a server that is not listening yet (or is stopped for a
+// while) must not be taken by a proxy or the simulator listening on an
+// OS-chosen port, and a port is never given twice.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// listenLoopback listens on a loopback port that this process has not
+// handed out before, and marks it handed out.
+func listenLoopback() (net.Listener, error) {
+	var tried []net.Listener
+	defer func() {
+		for _, ln := range tried {
+			ln.Close()
+		}
+	}()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		handedOut.Lock()
+		fresh := !handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if fresh {
+			return ln, nil
+		}
+		tried = append(tried, ln) // held until a fresh one is found
+	}
+	return nil, errors.New("no loopback port left that was not handed out before")
+}
+
+// freePort returns a loopback TCP port that was free a moment ago and
+// that no other caller in this process gets.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenLoopback()
 	if err != nil {
 		return 0, err
 	}
@@ -255,4 +292,27 @@ func (e *natsEnv) setMaxStore(i int, limit int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.cfgs[i].MaxStore = limit
+}
+
+// describe tells, server by server, what a person debugging a cluster
+// that does not serve wants to know: routes, JetStream health and the
+// meta leader each sees.
+func (e *natsEnv) describe() string {
+	var parts []string
+	for i := range e.cfgs {
+		s := e.server(i)
+		if s == nil {
+			parts = append(parts, fmt.Sprintf("nats-%d: stopped", i+1))
+			continue
+		}
+		d := fmt.Sprintf("nats-%d: %d routes", i+1, s.NumRoutes())
+		if h := s.Healthz(nil); h.Error != "" {
+			d += ", unhealthy: " + h.Error
+		}
+		if info, err := s.Jsz(nil); err == nil && info.Meta != nil {
+			d += ", meta leader " + strconv.Quote(info.Meta.Leader)
+		}
+		parts = append(parts, d)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -44,7 +44,11 @@ var quietToxics sync.Once
 
 // proxy starts a proxy on a free loopback port in front of upstream.
 func (n *network) proxy(name, upstream string) (*toxiproxy.Proxy, error) {
-	p := toxiproxy.NewProxy(n.srv, name, "127.0.0.1:0", upstream)
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", name, err)
+	}
+	p := toxiproxy.NewProxy(n.srv, name, "127.0.0.1:"+strconv.Itoa(port), upstream)
 	if err := n.srv.Collection.Add(p, true); err != nil {
 		return nil, fmt.Errorf("proxy %s to %s: %w", name, upstream, err)
 	}

@@ -163,6 +163,36 @@ func (ws *workerSet) start(i int) error {
 	return nil
 }
 
+// dump asks every live worker for a dump of its goroutines (SIGQUIT: the
+// Go runtime writes every goroutine's stack to the worker's log and
+// exits), so a worker that hangs says where.
+func (ws *workerSet) dump(wait time.Duration) {
+	ws.mu.Lock()
+	var live []*workerProc
+	for _, p := range ws.procs {
+		if p == nil {
+			continue
+		}
+		select {
+		case <-p.done:
+			continue
+		default:
+		}
+		p.expected = true
+		live = append(live, p)
+	}
+	ws.mu.Unlock()
+	for _, p := range live {
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	}
+	for _, p := range live {
+		select {
+		case <-p.done:
+		case <-time.After(wait):
+		}
+	}
+}
+
 // sample reads every live worker's /proc figures.
 func (ws *workerSet) sample() {
 	ws.mu.Lock()

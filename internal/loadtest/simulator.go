@@ -40,7 +40,7 @@ type localSim struct {
 
 func startLocalSim(cfg sim.Config) (*localSim, error) {
 	s := sim.New(cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenLoopback()
 	if err != nil {
 		return nil, fmt.Errorf("simulator listen: %w", err)
 	}
