@@ -71,3 +71,30 @@ func TestEmbeddedNATSDurability(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectSaysNATSIsUnreachable checks that a worker started while NATS
+// cannot be reached says so at once (it keeps trying instead of
+// exiting), and does not repeat itself on every attempt.
+func TestConnectSaysNATSIsUnreachable(t *testing.T) {
+	var buf testlog.Buffer
+	log := zerolog.New(&buf)
+	nc, err := connect(&config.Config{}, "nats://127.0.0.1:"+strconv.Itoa(freePort(t)), log)
+	if err != nil {
+		t.Fatalf("connect: %v (want a connection that keeps trying)", err)
+	}
+	defer nc.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), "NATS not reachable") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no line saying NATS is not reachable after 10s:\n%s", buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(4500 * time.Millisecond) // two more attempts at least (2 s apart)
+	if n := strings.Count(buf.String(), "NATS not reachable"); n != 1 {
+		t.Errorf("%d lines saying NATS is not reachable, want 1 in 30 s:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), `"fault":"nats-unreachable"`) {
+		t.Errorf("the line names no fault:\n%s", buf.String())
+	}
+}
