@@ -277,6 +277,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	go w.watchCertificate(ctx)
 
 	var wg sync.WaitGroup
+	handlers := newGoPool()
+	defer handlers.stop() // after the pulls, which dispatch, have ended
 	dispatch := func(msg jetstream.Msg, p *partition) {
 		if ctx.Err() != nil {
 			_ = msg.Nak() // stopping: hand it back untouched
@@ -287,11 +289,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		// take the Concurrency slots.
 		p.hold(1)
 		wg.Add(1)
-		go func() {
+		handlers.Go(func() {
 			defer wg.Done()
 			defer p.hold(-1)
 			w.handle(workCtx, msg)
-		}()
+		})
 	}
 	var pulls sync.WaitGroup
 	for _, p := range w.consumers() {
