@@ -1,7 +1,6 @@
 package events
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -46,16 +45,13 @@ const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // Marshal encodes the event as a structured-mode CloudEvents 1.0 JSON
 // document: the envelope written by hand (no reflection: every fetch
-// encodes at least one event), the data by encoding/json. The output is
+// encodes at least one event), the data too for the events published most
+// (appendData), by encoding/json for the rest. The output is
 // what encoding/json makes of the same document (TestMarshalAsEncodingJSON).
 func (e *Event) Marshal() ([]byte, error) {
-	data, err := json.Marshal(e.Data)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s event: %w", e.Type, err)
-	}
 	typ := string(e.Type)
-	b := make([]byte, 0, 400+len(e.ID)+2*len(e.Subject)+2*len(typ)+len(e.FetchID)+len(e.RequestID)+
-		len(e.CorrelationID)+len(e.Auth)+len(data))
+	b := make([]byte, 0, 1000+len(e.ID)+2*len(e.Subject)+2*len(typ)+len(e.FetchID)+len(e.RequestID)+
+		len(e.CorrelationID)+len(e.Auth))
 	b = append(b, `{"specversion":"1.0","id":`...)
 	b = appendString(b, e.ID)
 	b = append(b, `,"source":`...)
@@ -81,7 +77,10 @@ func (e *Event) Marshal() ([]byte, error) {
 	b = append(b, `,"partitionkey":`...)
 	b = appendString(b, e.Subject)
 	b = append(b, `,"data":`...)
-	b = append(b, data...)
+	b, err := appendData(b, e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s event: %w", e.Type, err)
+	}
 	return append(b, '}'), nil
 }
 
