@@ -33,7 +33,7 @@ func TestDataAsEncodingJSON(t *testing.T) {
 				{Operation: "transaktioner", CorrelationID: "c2", HTTPStatus: 400, Felkod: 4, At: "2026-11-25T08:00:02Z", DurationMs: 0},
 			},
 			Skipped: []string{"utbetalningskonto"}, Changes: 7, SenastUppdaterad: "2026-11-25T07:00:00", Informationstext: []string{"Tjänsten\nstängd 03–05 \u2028"},
-			RequestIDs: []string{"erp-1", "erp-2"},
+			RequestIDs:  []string{"erp-1", "erp-2"},
 			Unavailable: []Unavailable{{Operation: "utbetalningssparrar", HTTPStatus: 404, CorrelationID: "c3"}, {Operation: "x", HTTPStatus: 404, CorrelationID: "c4", Skipped: true}}}},
 	}
 	for _, tc := range tests {
