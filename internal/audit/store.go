@@ -48,6 +48,10 @@ type Config struct {
 // Store keeps and reads API answers. It is safe for concurrent use.
 type Store struct {
 	obj    jetstream.ObjectStore
+	bucket string
+	// pub publishes answers (write): a JetStream context of its own, so
+	// that waiting for its acks waits for nothing else.
+	pub    jetstream.JetStream
 	maxAge time.Duration
 	// kept remembers answers known to be in the bucket, so that an
 	// answer that comes again (most do: an unchanged balance, the same
@@ -71,46 +75,100 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("audit: open bucket %s: %w", oc.Bucket, err)
 	}
-	return &Store{obj: obj, maxAge: cfg.MaxAge, kept: newKeptCache(cfg.KeptCache, cfg.MaxAge)}, nil
+	// An ack that never comes (a connection lost with the publish in it)
+	// ends in an error after writeTimeout, not a wait as long as ctx.
+	pub, err := jetstream.New(js.Conn(), jetstream.WithPublishAsyncTimeout(writeTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return &Store{obj: obj, bucket: oc.Bucket, pub: pub, maxAge: cfg.MaxAge, kept: newKeptCache(cfg.KeptCache, cfg.MaxAge)}, nil
 }
 
 // Keep stores the answer of each call that brought one (a Body), once
 // however many calls brought it. An answer already kept is not stored
 // again, unless it is old enough (half the retention) that it could
-// expire before the events that now cite it. It returns only when all is
-// stored: the caller may then commit the events the answers explain.
+// expire before the events that now cite it. The answers are written
+// together and their acks awaited together: one round trip for a fetch's
+// new answers (an answer this worker knows is kept costs none). It
+// returns only when all is stored: the caller may then commit the events
+// the answers explain.
 //
 // Which call brought which answer is told by the fetch's closing event
 // (data.calls[]: correlation id, operation, status, time, sha256), stored
 // after the answers; the answer's metadata name the call that first
 // brought it.
 func (s *Store) Keep(ctx context.Context, calls []skv.Call) error {
+	now := time.Now()
+	var sent []pending
+	byHash := map[string]skv.Call{}
 	for _, c := range calls {
 		if c.Body == nil {
 			continue
 		}
-		if err := s.keepAnswer(ctx, c.Sha256(), c); err != nil {
+		sum := c.Sha256()
+		if _, twice := byHash[sum]; twice || s.kept.fresh(sum, now) {
+			continue // kept already, seen by this process, or in this Keep
+		}
+		if len(c.Body) > maxChunk {
+			// Answers of more than one chunk take the Object Store's own
+			// Put (rare: a year of transactions is a few tens of KB).
+			if err := s.putLarge(ctx, sum, c, now); err != nil {
+				return err
+			}
+			continue
+		}
+		p, err := s.write(sum, answerMeta(sum, c), c.Body, false)
+		if err != nil {
+			return fmt.Errorf("audit: keep answer %s: %w", sum, err)
+		}
+		sent = append(sent, p)
+		byHash[sum] = c
+	}
+	for _, p := range sent {
+		exists, err := p.wait(ctx)
+		if err != nil {
 			return err
 		}
+		if exists {
+			// Kept before, by another replica or before a restart.
+			if err := s.keptBefore(ctx, p.sum, byHash[p.sum], now); err != nil {
+				return err
+			}
+			continue
+		}
+		s.kept.add(p.sum, now, now)
 	}
 	return nil
 }
 
-// keepAnswer stores one answer under its hash, once.
-func (s *Store) keepAnswer(ctx context.Context, sum string, c skv.Call) error {
-	now := time.Now()
-	if s.kept.fresh(sum, now) {
-		return nil // kept already, seen by this process
-	}
+// keptBefore settles an answer found in the bucket already: one young
+// enough to be cited is left as it is (its metadata keep naming the call
+// that first brought it); an older one, or one deleted, is written anew so
+// that it outlives the events that are about to cite it.
+func (s *Store) keptBefore(ctx context.Context, sum string, c skv.Call, now time.Time) error {
 	info, err := s.obj.GetInfo(ctx, sum)
 	switch {
 	case err == nil && !info.Deleted && s.young(info.ModTime, now):
 		s.kept.add(sum, info.ModTime, now)
-		return nil // kept already
+		return nil
 	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
 		return fmt.Errorf("audit: look up answer %s: %w", sum, err)
 	}
-	meta := jetstream.ObjectMeta{
+	p, err := s.write(sum, answerMeta(sum, c), c.Body, true)
+	if err != nil {
+		return fmt.Errorf("audit: keep answer %s: %w", sum, err)
+	}
+	if _, err := p.wait(ctx); err != nil {
+		return err
+	}
+	s.kept.add(sum, now, now)
+	return nil
+}
+
+// answerMeta is the object metadata of an answer: its hash for a name and
+// the call that brought it.
+func answerMeta(sum string, c skv.Call) jetstream.ObjectMeta {
+	return jetstream.ObjectMeta{
 		Name: sum,
 		// One chunk of the answer's size: the client reads a body through
 		// a buffer of the chunk size (128 KiB by default), which for
@@ -124,13 +182,30 @@ func (s *Store) keepAnswer(ctx context.Context, sum string, c skv.Call) error {
 			MetaAt:            c.At.UTC().Format(time.RFC3339Nano),
 		},
 	}
-	info, err = s.obj.Put(ctx, meta, bytes.NewReader(c.Body))
+}
+
+// putLarge stores an answer of more than one chunk through the Object
+// Store's Put, once: an answer kept already and young enough is not
+// written again.
+func (s *Store) putLarge(ctx context.Context, sum string, c skv.Call, now time.Time) error {
+	info, err := s.obj.GetInfo(ctx, sum)
+	switch {
+	case err == nil && !info.Deleted && s.young(info.ModTime, now):
+		s.kept.add(sum, info.ModTime, now)
+		return nil // kept already
+	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
+		return fmt.Errorf("audit: look up answer %s: %w", sum, err)
+	}
+	info, err = s.obj.Put(ctx, answerMeta(sum, c), bytes.NewReader(c.Body))
 	if err != nil {
 		return fmt.Errorf("audit: keep answer %s: %w", sum, err)
 	}
 	s.kept.add(sum, info.ModTime, now)
 	return nil
 }
+
+// writeTimeout bounds the wait for the acks of an answer's writes.
+const writeTimeout = 10 * time.Second
 
 // maxChunk is the largest chunk an answer is stored in: the Object
 // Store's default.

@@ -80,8 +80,9 @@ func TestKeepWithoutMemoryLooksInTheBucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.NUID != info.NUID {
-		t.Error("an answer already in the bucket was stored again")
+	if !again.ModTime.Equal(info.ModTime) || again.Metadata[MetaCorrelationID] != "cid-1" {
+		t.Errorf("an answer already in the bucket was stored again (kept %v by %q, was %v by cid-1)",
+			again.ModTime, again.Metadata[MetaCorrelationID], info.ModTime)
 	}
 	if err := first.obj.Delete(t.Context(), sum); err != nil {
 		t.Fatal(err)
@@ -173,5 +174,55 @@ func TestKeepChunks(t *testing.T) {
 		if err != nil || !bytes.Equal(got, tc.body) {
 			t.Errorf("%d bytes read back as %d bytes: %v", len(tc.body), len(got), err)
 		}
+	}
+}
+
+// TestKeepWritesWhatObjectStoreClientsRead: answers written by Keep (its
+// own writes, not the Object Store's Put) read back through the Object
+// Store's client with their digest checked, and writing one again, as an
+// old answer is, leaves one chunk and one meta, nothing behind.
+func TestKeepWritesWhatObjectStoreClientsRead(t *testing.T) {
+	srv := natstest.RunTest(t)
+	_, js := natstest.Connect(t, srv)
+	st, err := Open(t.Context(), js, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := [][]byte{[]byte(`{"saldoSkatteverket":-1200}`), []byte(`{"tidigareTransaktioner":[]}`), {}}
+	var calls []skv.Call
+	for i, b := range bodies {
+		calls = append(calls, call("cid-"+string(rune('a'+i)), b))
+	}
+	if err := st.Keep(t.Context(), calls); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range bodies {
+		got, err := st.obj.GetBytes(t.Context(), skv.Sha256(b)) // verifies size and digest
+		if err != nil || !bytes.Equal(got, b) {
+			t.Errorf("answer %d read back as %q: %v, want %q", i, got, err, b)
+		}
+	}
+	// Written again by force, as an answer past half its retention is.
+	p, err := st.write(skv.Sha256(bodies[0]), answerMeta(skv.Sha256(bodies[0]), calls[0]), bodies[0], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(t.Context(), "OBJ_"+st.bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two messages for each non-empty answer (chunk, meta), one for the empty one.
+	if want := uint64(2*2 + 1); info.State.Msgs != want {
+		t.Errorf("%d messages in the bucket's stream, want %d", info.State.Msgs, want)
+	}
+	if got, err := st.obj.GetBytes(t.Context(), skv.Sha256(bodies[0])); err != nil || !bytes.Equal(got, bodies[0]) {
+		t.Errorf("answer written again read back as %q: %v", got, err)
 	}
 }
