@@ -48,3 +48,16 @@ func BenchmarkAPICallsPerRefreshChanged(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParseRequest parses the request a requester sends most: a
+// request id and two operations.
+func BenchmarkParseRequest(b *testing.B) {
+	body := []byte(`{"requestId":"erp-7f3a-000123","operations":["saldo","transaktioner"]}`)
+	today := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseRequest(acctA, body, today); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
