@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -50,8 +51,13 @@ const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 // what encoding/json makes of the same document (TestMarshalAsEncodingJSON).
 func (e *Event) Marshal() ([]byte, error) {
 	typ := string(e.Type)
-	b := make([]byte, 0, 1000+len(e.ID)+2*len(e.Subject)+2*len(typ)+len(e.FetchID)+len(e.RequestID)+
-		len(e.CorrelationID)+len(e.Auth))
+	// Written into a scratch buffer, then copied out at its exact size:
+	// a commit holds its encoded events until stored, and room to spare
+	// in each was megabytes of a busy worker's memory.
+	scratch := marshalBuffers.Get().(*[]byte)
+	defer marshalBuffers.Put(scratch)
+	b := (*scratch)[:0]
+	defer func() { *scratch = b[:0] }()
 	b = append(b, `{"specversion":"1.0","id":`...)
 	b = appendString(b, e.ID)
 	b = append(b, `,"source":`...)
@@ -81,8 +87,12 @@ func (e *Event) Marshal() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", e.Type, err)
 	}
-	return append(b, '}'), nil
+	b = append(b, '}')
+	return append(make([]byte, 0, len(b)), b...), nil
 }
+
+// marshalBuffers are Marshal's scratch buffers.
+var marshalBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // appendString appends s as a JSON string, escaped as encoding/json
 // escapes it (HTML characters, U+2028 and U+2029 included; invalid UTF-8
