@@ -168,18 +168,9 @@ func (ws *workerSet) start(i int) error {
 // exits), so a worker that hangs says where.
 func (ws *workerSet) dump(wait time.Duration) {
 	ws.mu.Lock()
-	var live []*workerProc
-	for _, p := range ws.procs {
-		if p == nil {
-			continue
-		}
-		select {
-		case <-p.done:
-			continue
-		default:
-		}
+	live := ws.liveLocked()
+	for _, p := range live {
 		p.expected = true
-		live = append(live, p)
 	}
 	ws.mu.Unlock()
 	for _, p := range live {
@@ -193,10 +184,9 @@ func (ws *workerSet) dump(wait time.Duration) {
 	}
 }
 
-// sample reads every live worker's /proc figures.
-func (ws *workerSet) sample() {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
+// liveLocked returns the processes still running; ws.mu is held.
+func (ws *workerSet) liveLocked() []*workerProc {
+	var live []*workerProc
 	for _, p := range ws.procs {
 		if p == nil {
 			continue
@@ -206,6 +196,16 @@ func (ws *workerSet) sample() {
 			continue
 		default:
 		}
+		live = append(live, p)
+	}
+	return live
+}
+
+// sample reads every live worker's /proc figures.
+func (ws *workerSet) sample() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for _, p := range ws.liveLocked() {
 		if st, err := readProc(p.cmd.Process.Pid); err == nil {
 			p.last = st
 			ws.peakRSS = max(ws.peakRSS, st.PeakRSS)
