@@ -146,9 +146,14 @@ func (s *Store) Keep(ctx context.Context, calls []skv.Call) error {
 // that first brought it); an older one, or one deleted, is written anew so
 // that it outlives the events that are about to cite it.
 func (s *Store) keptBefore(ctx context.Context, sum string, c skv.Call, now time.Time) error {
-	info, err := s.obj.GetInfo(ctx, sum)
+	info, err := s.obj.GetInfo(ctx, sum, jetstream.GetObjectInfoShowDeleted())
 	switch {
 	case err == nil && !info.Deleted && s.young(info.ModTime, now):
+		if info.NUID != sum {
+			// Kept by an older version under chunks of another name: the
+			// chunk just written is not the object's.
+			s.purgeChunks(ctx, sum)
+		}
 		s.kept.add(sum, info.ModTime, now)
 		return nil
 	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
@@ -161,8 +166,20 @@ func (s *Store) keptBefore(ctx context.Context, sum string, c skv.Call, now time
 	if _, err := p.wait(ctx); err != nil {
 		return err
 	}
+	if info != nil && info.NUID != "" && info.NUID != sum {
+		s.purgeChunks(ctx, info.NUID) // the former version's chunks, as Put purges them
+	}
 	s.kept.add(sum, now, now)
 	return nil
+}
+
+// purgeChunks removes the chunks named nuid, as the Object Store's Put
+// removes an object's former chunks: best effort (a purge the role
+// refuses leaves them until the bucket's TTL).
+func (s *Store) purgeChunks(ctx context.Context, nuid string) {
+	if st, err := s.pub.Stream(ctx, "OBJ_"+s.bucket); err == nil {
+		_ = st.Purge(ctx, jetstream.WithPurgeSubject("$O."+s.bucket+".C."+nuid))
+	}
 }
 
 // answerMeta is the object metadata of an answer: its hash for a name and

@@ -226,3 +226,45 @@ func TestKeepWritesWhatObjectStoreClientsRead(t *testing.T) {
 		t.Errorf("answer written again read back as %q: %v", got, err)
 	}
 }
+
+// TestKeepAfterAnOlderVersion: an answer an older version kept through
+// the Object Store's Put (chunks named by a random NUID) is left as it is
+// when it comes again, and the chunk written meanwhile is not left behind.
+func TestKeepAfterAnOlderVersion(t *testing.T) {
+	srv := natstest.RunTest(t)
+	_, js := natstest.Connect(t, srv)
+	st, err := Open(t.Context(), js, Config{KeptCache: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"utbetalningskonto":"1234"}`)
+	sum := skv.Sha256(body)
+	old, err := st.obj.Put(t.Context(), answerMeta(sum, call("cid-old", body)), bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Keep(t.Context(), []skv.Call{call("cid-new", body)}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.obj.GetInfo(t.Context(), sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NUID != old.NUID || info.Metadata[MetaCorrelationID] != "cid-old" {
+		t.Errorf("kept as %s by %q, want left as %s by cid-old", info.NUID, info.Metadata[MetaCorrelationID], old.NUID)
+	}
+	stream, err := js.Stream(t.Context(), "OBJ_"+st.bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != 2 {
+		t.Errorf("%d messages in the bucket's stream, want 2 (the old chunk and meta): a chunk was left behind", si.State.Msgs)
+	}
+	if got, err := st.obj.GetBytes(t.Context(), sum); err != nil || !bytes.Equal(got, body) {
+		t.Errorf("read back %q: %v", got, err)
+	}
+}
