@@ -103,6 +103,9 @@ func (p *parsing) decode(body []byte) (contract.FetchRequest, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return w, nil
 	}
+	if w, ok := decodeSimple(body); ok {
+		return w, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
