@@ -39,7 +39,7 @@ var simpleBodies = []struct {
 	{`{"requestID":"x"}`, false},                 // another spelling: encoding/json matches it regardless of case
 	{`{"requestId":"x","requestId":"y"}`, false}, // twice: the last wins there
 	{`{"requestId":"\u00e5"}`, false},            // an escape
-	{`{"requestId":"å"}`, false},                 // not ASCII
+	{`{"requestId":"å"}`, true},                  // UTF-8 without escapes
 	{`{"requestId":null}`, false},
 	{`{"force":1}`, false},
 	{`{"unknown":"x"}`, false},

@@ -308,6 +308,12 @@ func decodeAnswer[W any, PW interface {
 // s does not know (at the top level, or in the objects of a known list).
 func decodeWire[W any](body []byte, s shape) (W, bool, error) {
 	var w W
+	if p, ok := any(&w).(interface{ decodePlain([]byte) bool }); ok {
+		if p.decodePlain(body) {
+			return w, false, nil // every key known: nothing unknown
+		}
+		w = *new(W) // what the plain path filled in before it gave up
+	}
 	if err := unmarshal(body, &w); err != nil {
 		return w, false, err
 	}

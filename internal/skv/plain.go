@@ -1,0 +1,235 @@
+package skv
+
+import "github.com/skattekonto-events/skattekonto-events/internal/plainjson"
+
+// The answers of the two operations every fetch makes are decoded without
+// reflection when they are plain: every key one the wire type knows,
+// spelled as the API spells it, once; strings without escapes; whole
+// numbers; no null. Anything else (drift, an escape, a float, null) takes
+// encoding/json's path as before, which also finds the unknown keys.
+// What the plain path accepts it decodes as encoding/json does
+// (FuzzPlainAsEncodingJSON).
+
+// decodePlain decodes a plain saldo answer; false when it is not plain.
+func (w *saldoWire) decodePlain(body []byte) bool {
+	d := plainjson.Decoder{B: body}
+	d.Space()
+	if !d.Byte('{') {
+		return false
+	}
+	var seen uint16
+	for first := true; ; first = false {
+		key, more, ok := d.Key(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			return d.End()
+		}
+		var bit uint16
+		switch string(key) {
+		case "saldoSkatteverket":
+			bit, ok = 1<<8, plainInt(&d, &w.SaldoSkatteverket)
+		case "saldoKronofogden":
+			bit, ok = 1<<9, plainInt(&d, &w.SaldoKronofogden)
+		case "rantaSkatteverket":
+			bit, ok = 1<<10, plainInt(&d, &w.RantaSkatteverket)
+		case "rantaKronofogden":
+			bit, ok = 1<<11, plainInt(&d, &w.RantaKronofogden)
+		case "ocrNummer":
+			bit, ok = 1<<12, plainID(&d, &w.OcrNummer)
+		default:
+			bit, ok = w.commonWire.plainField(&d, string(key))
+		}
+		if !once(&seen, bit, ok) {
+			return false
+		}
+	}
+}
+
+// decodePlain decodes a plain transaktioner answer; false when it is not
+// plain.
+func (w *transaktionerWire) decodePlain(body []byte) bool {
+	d := plainjson.Decoder{B: body}
+	d.Space()
+	if !d.Byte('{') {
+		return false
+	}
+	var seen uint16
+	for first := true; ; first = false {
+		key, more, ok := d.Key(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			return d.End()
+		}
+		var bit uint16
+		switch string(key) {
+		case "ocrNummer":
+			bit, ok = 1<<8, plainID(&d, &w.OcrNummer)
+		case "datumFrom":
+			bit, ok = 1<<9, plainStr(&d, &w.DatumFrom)
+		case "tidigareTransaktioner":
+			bit, ok = 1<<10, plainRows(&d, &w.Tidigare)
+		case "kommandeTransaktioner":
+			bit, ok = 1<<11, plainRows(&d, &w.Kommande)
+		default:
+			bit, ok = w.commonWire.plainField(&d, string(key))
+		}
+		if !once(&seen, bit, ok) {
+			return false
+		}
+	}
+}
+
+// plainField decodes a key every answer may carry; bit 0 when key is not
+// one of them.
+func (w *commonWire) plainField(d *plainjson.Decoder, key string) (uint16, bool) {
+	switch string(key) {
+	case "nastaAvstamningsdatum":
+		return 1, plainStr(d, &w.NastaAvstamningsdatum)
+	case "senastUppdaterad":
+		return 2, plainStr(d, &w.SenastUppdaterad)
+	case "informationstext":
+		return 4, plainStrings(d, &w.Informationstext)
+	case "felkod":
+		return 8, plainFlexInt(d, &w.Felkod)
+	case "felmeddelande":
+		return 16, plainStr(d, &w.Felmeddelande)
+	}
+	return 0, false
+}
+
+// once records bit as seen: a key not known (bit 0), a value not read, or
+// a key given twice makes the answer not plain.
+func once(seen *uint16, bit uint16, ok bool) bool {
+	if !ok || bit == 0 || *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	return true
+}
+
+func plainRows(d *plainjson.Decoder, dst *[]transaktionWire) bool {
+	if !d.Byte('[') {
+		return false
+	}
+	rows := []transaktionWire{}
+	for first := true; ; first = false {
+		more, ok := d.Elem(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			*dst = rows
+			return true
+		}
+		rows = append(rows, transaktionWire{})
+		if !plainRow(d, &rows[len(rows)-1]) {
+			return false
+		}
+	}
+}
+
+func plainRow(d *plainjson.Decoder, r *transaktionWire) bool {
+	if !d.Byte('{') {
+		return false
+	}
+	var seen uint16
+	for first := true; ; first = false {
+		key, more, ok := d.Key(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+		var bit uint16
+		switch string(key) {
+		case "transaktionsidentitet":
+			bit, ok = 1, plainID(d, &r.Transaktionsidentitet)
+		case "transaktionsdatum":
+			bit, ok = 2, plainStr(d, &r.Transaktionsdatum)
+		case "ranteberakningsdatum":
+			bit, ok = 4, plainStr(d, &r.Ranteberakningsdatum)
+		case "forfallodatum":
+			bit, ok = 8, plainStr(d, &r.Forfallodatum)
+		case "beslutsdatum":
+			bit, ok = 16, plainStr(d, &r.Beslutsdatum)
+		case "transaktionstext":
+			bit, ok = 32, plainStr(d, &r.Transaktionstext)
+		case "beloppSkatteverket":
+			bit, ok = 64, plainInt(d, &r.BeloppSkatteverket)
+		case "beloppKronofogden":
+			bit, ok = 128, plainInt(d, &r.BeloppKronofogden)
+		}
+		if !once(&seen, bit, ok) {
+			return false
+		}
+	}
+}
+
+func plainStr(d *plainjson.Decoder, dst *string) bool {
+	s, ok := d.Str()
+	*dst = s
+	return ok
+}
+
+func plainInt(d *plainjson.Decoder, dst **flexInt) bool {
+	v, ok := d.Int()
+	if ok {
+		n := flexInt(v)
+		*dst = &n
+	}
+	return ok
+}
+
+func plainFlexInt(d *plainjson.Decoder, dst *flexInt) bool {
+	v, ok := d.Int()
+	*dst = flexInt(v)
+	return ok
+}
+
+// plainID reads an identity given as a string or as digits.
+func plainID(d *plainjson.Decoder, dst *flexID) bool {
+	var s string
+	var ok bool
+	if d.Peek() == '"' {
+		s, ok = d.Str()
+	} else {
+		s, ok = d.Digits()
+	}
+	*dst = flexID(s)
+	return ok
+}
+
+// plainStrings reads a list of strings, or one string (none when empty).
+func plainStrings(d *plainjson.Decoder, dst *flexStrings) bool {
+	if d.Peek() == '"' {
+		s, ok := d.Str()
+		if ok && s != "" {
+			*dst = flexStrings{s}
+		}
+		return ok
+	}
+	if !d.Byte('[') {
+		return false
+	}
+	ss := []string{}
+	for first := true; ; first = false {
+		more, ok := d.Elem(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			*dst = ss
+			return true
+		}
+		s, ok := d.Str()
+		if !ok {
+			return false
+		}
+		ss = append(ss, s)
+	}
+}
