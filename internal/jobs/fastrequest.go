@@ -16,20 +16,10 @@ import (
 // (FuzzDecodeSimpleAsEncodingJSON).
 func decodeSimple(body []byte) (w contract.FetchRequest, ok bool) {
 	d := plainjson.Decoder{B: body}
-	d.Space()
-	if !d.Byte('{') {
-		return w, false
-	}
 	var seen uint8
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok {
-			return w, false
-		}
-		if !more {
-			return w, d.End()
-		}
+	ok = d.Fields(func(key []byte) bool {
 		var bit uint8
+		var ok bool
 		switch string(key) {
 		case "omfragad":
 			bit, ok = 1, strField(&d, &w.Omfragad)
@@ -45,14 +35,14 @@ func decodeSimple(body []byte) (w contract.FetchRequest, ok bool) {
 			bit, ok = 32, strField(&d, &w.Auth)
 		case "session":
 			bit, ok = 64, strField(&d, &w.Session)
-		default:
-			return w, false
 		}
 		if !ok || seen&bit != 0 {
-			return w, false
+			return false
 		}
 		seen |= bit
-	}
+		return true
+	})
+	return w, ok && d.End()
 }
 
 func strField(d *plainjson.Decoder, dst **string) bool {
@@ -64,25 +54,11 @@ func strField(d *plainjson.Decoder, dst **string) bool {
 }
 
 func strsField(d *plainjson.Decoder, dst **[]string) bool {
-	if !d.Byte('[') {
-		return false
+	ss, ok := d.Strings()
+	if ok {
+		*dst = &ss
 	}
-	ss := []string{}
-	for first := true; ; first = false {
-		more, ok := d.Elem(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			*dst = &ss
-			return true
-		}
-		s, ok := d.Str()
-		if !ok {
-			return false
-		}
-		ss = append(ss, s)
-	}
+	return ok
 }
 
 func boolField(d *plainjson.Decoder, dst **bool) bool {

@@ -172,3 +172,49 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// Fields reads an object: for each key, field reads its value (the
+// decoder stands at it) and returns false to give up, as for a key it does
+// not take. One closure per object: for objects read by the thousand
+// (rows), loop over Key instead.
+func (d *Decoder) Fields(field func(key []byte) bool) bool {
+	d.Space()
+	if !d.Byte('{') {
+		return false
+	}
+	for first := true; ; first = false {
+		key, more, ok := d.Key(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+		if !field(key) {
+			return false
+		}
+	}
+}
+
+// Strings reads an array of strings as Str reads them; an empty array
+// is an empty, not nil, slice (as encoding/json makes it).
+func (d *Decoder) Strings() ([]string, bool) {
+	if !d.Byte('[') {
+		return nil, false
+	}
+	ss := []string{}
+	for first := true; ; first = false {
+		more, ok := d.Elem(first)
+		if !ok {
+			return nil, false
+		}
+		if !more {
+			return ss, true
+		}
+		s, ok := d.Str()
+		if !ok {
+			return nil, false
+		}
+		ss = append(ss, s)
+	}
+}

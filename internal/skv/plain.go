@@ -13,20 +13,10 @@ import "github.com/skattekonto-events/skattekonto-events/internal/plainjson"
 // decodePlain decodes a plain saldo answer; false when it is not plain.
 func (w *saldoWire) decodePlain(body []byte) bool {
 	d := plainjson.Decoder{B: body}
-	d.Space()
-	if !d.Byte('{') {
-		return false
-	}
 	var seen uint16
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			return d.End()
-		}
+	return d.Fields(func(key []byte) bool {
 		var bit uint16
+		var ok bool
 		switch string(key) {
 		case "saldoSkatteverket":
 			bit, ok = 1<<8, plainInt(&d, &w.SaldoSkatteverket)
@@ -39,32 +29,20 @@ func (w *saldoWire) decodePlain(body []byte) bool {
 		case "ocrNummer":
 			bit, ok = 1<<12, plainID(&d, &w.OcrNummer)
 		default:
-			bit, ok = w.commonWire.plainField(&d, string(key))
+			bit, ok = w.commonWire.plainField(&d, key)
 		}
-		if !once(&seen, bit, ok) {
-			return false
-		}
-	}
+		return once(&seen, bit, ok)
+	}) && d.End()
 }
 
 // decodePlain decodes a plain transaktioner answer; false when it is not
 // plain.
 func (w *transaktionerWire) decodePlain(body []byte) bool {
 	d := plainjson.Decoder{B: body}
-	d.Space()
-	if !d.Byte('{') {
-		return false
-	}
 	var seen uint16
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			return d.End()
-		}
+	return d.Fields(func(key []byte) bool {
 		var bit uint16
+		var ok bool
 		switch string(key) {
 		case "ocrNummer":
 			bit, ok = 1<<8, plainID(&d, &w.OcrNummer)
@@ -75,17 +53,15 @@ func (w *transaktionerWire) decodePlain(body []byte) bool {
 		case "kommandeTransaktioner":
 			bit, ok = 1<<11, plainRows(&d, &w.Kommande)
 		default:
-			bit, ok = w.commonWire.plainField(&d, string(key))
+			bit, ok = w.commonWire.plainField(&d, key)
 		}
-		if !once(&seen, bit, ok) {
-			return false
-		}
-	}
+		return once(&seen, bit, ok)
+	}) && d.End()
 }
 
 // plainField decodes a key every answer may carry; bit 0 when key is not
 // one of them.
-func (w *commonWire) plainField(d *plainjson.Decoder, key string) (uint16, bool) {
+func (w *commonWire) plainField(d *plainjson.Decoder, key []byte) (uint16, bool) {
 	switch string(key) {
 	case "nastaAvstamningsdatum":
 		return 1, plainStr(d, &w.NastaAvstamningsdatum)
@@ -213,23 +189,9 @@ func plainStrings(d *plainjson.Decoder, dst *flexStrings) bool {
 		}
 		return ok
 	}
-	if !d.Byte('[') {
-		return false
+	ss, ok := d.Strings()
+	if ok {
+		*dst = ss
 	}
-	ss := []string{}
-	for first := true; ; first = false {
-		more, ok := d.Elem(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			*dst = ss
-			return true
-		}
-		s, ok := d.Str()
-		if !ok {
-			return false
-		}
-		ss = append(ss, s)
-	}
+	return ok
 }
