@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,20 +31,24 @@ type pending struct {
 // none is (the answer's first call stays named; Keep looks at an answer
 // kept before).
 func (s *Store) write(sum string, meta jetstream.ObjectMeta, body []byte, force bool) (pending, error) {
-	h := sha256.Sum256(body)
+	// sum is the body's hash in hex (skv.Call.Sha256): the Object
+	// Store's digest is the same hash in base64.
+	h, err := hex.DecodeString(sum)
+	if err != nil || len(h) != sha256.Size {
+		return pending{}, fmt.Errorf("answer name %q is not a SHA-256", sum)
+	}
 	info := jetstream.ObjectInfo{
 		ObjectMeta: meta,
 		Bucket:     s.bucket,
 		NUID:       sum,
 		Size:       uint64(len(body)),
-		Digest:     "SHA-256=" + base64.URLEncoding.EncodeToString(h[:]),
+		Digest:     "SHA-256=" + base64.URLEncoding.EncodeToString(h),
 	}
 	p := pending{sum: sum}
 	if len(body) > 0 {
 		info.Chunks = 1
 		chunk := &nats.Msg{Subject: "$O." + s.bucket + ".C." + sum, Data: body,
 			Header: nats.Header{jetstream.MsgRollup: []string{jetstream.MsgRollupSubject}}}
-		var err error
 		if p.chunk, err = s.pub.PublishMsgAsync(chunk); err != nil {
 			return p, err
 		}
@@ -61,8 +66,9 @@ func (s *Store) write(sum string, meta jetstream.ObjectMeta, body []byte, force 
 	return p, err
 }
 
-// wait waits for the acks of an answer's chunk and meta. It reports
-// exists when the meta was refused because the answer has one already.
+// wait waits for the acks of an answer's chunk and meta (once: a future
+// answers one reader). It reports exists when the meta was refused
+// because the answer has one already.
 func (p pending) wait(ctx context.Context) (exists bool, err error) {
 	for _, f := range []jetstream.PubAckFuture{p.chunk, p.meta} {
 		if f == nil {

@@ -146,18 +146,17 @@ func (s *Store) Keep(ctx context.Context, calls []skv.Call) error {
 // that first brought it); an older one, or one deleted, is written anew so
 // that it outlives the events that are about to cite it.
 func (s *Store) keptBefore(ctx context.Context, sum string, c skv.Call, now time.Time) error {
-	info, err := s.obj.GetInfo(ctx, sum, jetstream.GetObjectInfoShowDeleted())
-	switch {
-	case err == nil && !info.Deleted && s.young(info.ModTime, now):
+	info, kept, err := s.lookUp(ctx, sum, now)
+	if err != nil {
+		return err
+	}
+	if kept {
 		if info.NUID != sum {
 			// Kept by an older version under chunks of another name: the
 			// chunk just written is not the object's.
 			s.purgeChunks(ctx, sum)
 		}
-		s.kept.add(sum, info.ModTime, now)
 		return nil
-	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
-		return fmt.Errorf("audit: look up answer %s: %w", sum, err)
 	}
 	p, err := s.write(sum, answerMeta(sum, c), c.Body, true)
 	if err != nil {
@@ -171,6 +170,23 @@ func (s *Store) keptBefore(ctx context.Context, sum string, c skv.Call, now time
 	}
 	s.kept.add(sum, now, now)
 	return nil
+}
+
+// lookUp looks an answer up in the bucket. kept reports one young enough
+// to be cited again without being written anew (it is then remembered);
+// info is the object found, deleted or not, nil when there is none.
+func (s *Store) lookUp(ctx context.Context, sum string, now time.Time) (info *jetstream.ObjectInfo, kept bool, err error) {
+	info, err = s.obj.GetInfo(ctx, sum, jetstream.GetObjectInfoShowDeleted())
+	switch {
+	case errors.Is(err, jetstream.ErrObjectNotFound):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("audit: look up answer %s: %w", sum, err)
+	case !info.Deleted && s.young(info.ModTime, now):
+		s.kept.add(sum, info.ModTime, now)
+		return info, true, nil
+	}
+	return info, false, nil
 }
 
 // purgeChunks removes the chunks named nuid, as the Object Store's Put
@@ -205,15 +221,10 @@ func answerMeta(sum string, c skv.Call) jetstream.ObjectMeta {
 // Store's Put, once: an answer kept already and young enough is not
 // written again.
 func (s *Store) putLarge(ctx context.Context, sum string, c skv.Call, now time.Time) error {
-	info, err := s.obj.GetInfo(ctx, sum)
-	switch {
-	case err == nil && !info.Deleted && s.young(info.ModTime, now):
-		s.kept.add(sum, info.ModTime, now)
-		return nil // kept already
-	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
-		return fmt.Errorf("audit: look up answer %s: %w", sum, err)
+	if _, kept, err := s.lookUp(ctx, sum, now); err != nil || kept {
+		return err
 	}
-	info, err = s.obj.Put(ctx, answerMeta(sum, c), bytes.NewReader(c.Body))
+	info, err := s.obj.Put(ctx, answerMeta(sum, c), bytes.NewReader(c.Body))
 	if err != nil {
 		return fmt.Errorf("audit: keep answer %s: %w", sum, err)
 	}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"strconv"
 	"testing"
 	"time"
 
@@ -266,5 +267,51 @@ func TestKeepAfterAnOlderVersion(t *testing.T) {
 	}
 	if got, err := st.obj.GetBytes(t.Context(), sum); err != nil || !bytes.Equal(got, body) {
 		t.Errorf("read back %q: %v", got, err)
+	}
+}
+
+// TestKeepFromTwoReplicasAtOnce: two replicas keeping the same answer at
+// the same moment both succeed, and the bucket holds it once, readable,
+// its metadata naming one of the two calls.
+func TestKeepFromTwoReplicasAtOnce(t *testing.T) {
+	srv := natstest.RunTest(t)
+	_, js := natstest.Connect(t, srv)
+	var stores [2]*Store
+	for i := range stores {
+		st, err := Open(t.Context(), js, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = st
+	}
+	for round := range 20 {
+		body := []byte(`{"saldoSkatteverket":` + strconv.Itoa(-round) + `}`)
+		errs := make(chan error, 2)
+		for i, st := range stores {
+			go func() { errs <- st.Keep(t.Context(), []skv.Call{call("cid-"+strconv.Itoa(i), body)}) }()
+		}
+		for range stores {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, meta, err := stores[0].Answer(t.Context(), skv.Sha256(body))
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("round %d: read back %q: %v", round, got, err)
+		}
+		if cid := meta[MetaCorrelationID]; cid != "cid-0" && cid != "cid-1" {
+			t.Errorf("round %d: kept by %q", round, cid)
+		}
+	}
+	stream, err := js.Stream(t.Context(), "OBJ_"+stores[0].bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != 2*20 {
+		t.Errorf("%d messages in the bucket's stream, want 40 (a chunk and a meta for each of 20 answers)", si.State.Msgs)
 	}
 }

@@ -34,10 +34,14 @@ func appendHeader(b []byte, h Header) []byte {
 
 // appendField appends ,"key":value for a string.
 func appendField(b []byte, key, value string) []byte {
+	return appendString(appendKey(b, key), value)
+}
+
+// appendKey appends ,"key":.
+func appendKey(b []byte, key string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
-	b = append(b, '"', ':')
-	return appendString(b, value)
+	return append(b, '"', ':')
 }
 
 // appendAmount appends ,"key":n unless n is nil (omitempty).
@@ -45,25 +49,17 @@ func appendAmount(b []byte, key string, n *int64) []byte {
 	if n == nil {
 		return b
 	}
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
-	return strconv.AppendInt(b, *n, 10)
+	return strconv.AppendInt(appendKey(b, key), *n, 10)
 }
 
 // appendIntField appends ,"key":n.
 func appendIntField(b []byte, key string, n int64) []byte {
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
-	return strconv.AppendInt(b, n, 10)
+	return strconv.AppendInt(appendKey(b, key), n, 10)
 }
 
 // appendStrings appends ,"key":[…], or null for a nil slice.
 func appendStrings(b []byte, key string, ss []string) []byte {
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
+	b = appendKey(b, key)
 	if ss == nil {
 		return append(b, "null"...)
 	}

@@ -15,34 +15,26 @@ import (
 // accepts it decodes as encoding/json does
 // (FuzzDecodeSimpleAsEncodingJSON).
 func decodeSimple(body []byte) (w contract.FetchRequest, ok bool) {
-	d := plainjson.Decoder{B: body}
-	var seen uint8
-	ok = d.Fields(func(key []byte) bool {
-		var bit uint8
-		var ok bool
+	ok = plainjson.Document(body, func(d *plainjson.Decoder, key []byte) (uint32, bool) {
 		switch string(key) {
 		case "omfragad":
-			bit, ok = 1, strField(&d, &w.Omfragad)
+			return 1, strField(d, &w.Omfragad)
 		case "operations":
-			bit, ok = 2, strsField(&d, &w.Operations)
+			return 2, strsField(d, &w.Operations)
 		case "datumFrom":
-			bit, ok = 4, strField(&d, &w.DatumFrom)
+			return 4, strField(d, &w.DatumFrom)
 		case "requestId":
-			bit, ok = 8, strField(&d, &w.RequestID)
+			return 8, strField(d, &w.RequestID)
 		case "force":
-			bit, ok = 16, boolField(&d, &w.Force)
+			return 16, boolField(d, &w.Force)
 		case "auth":
-			bit, ok = 32, strField(&d, &w.Auth)
+			return 32, strField(d, &w.Auth)
 		case "session":
-			bit, ok = 64, strField(&d, &w.Session)
+			return 64, strField(d, &w.Session)
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
+		return 0, false
 	})
-	return w, ok && d.End()
+	return w, ok
 }
 
 func strField(d *plainjson.Decoder, dst **string) bool {

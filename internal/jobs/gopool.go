@@ -14,6 +14,7 @@ import (
 type goPool struct {
 	work    chan func()
 	started atomic.Int64 // goroutines started, for tests
+	running atomic.Int64 // goroutines not yet exited, for tests
 }
 
 // goPoolIdle is how long a kept goroutine waits for work before it exits.
@@ -27,6 +28,7 @@ func (p *goPool) Go(f func()) {
 	case p.work <- f:
 	default:
 		p.started.Add(1)
+		p.running.Add(1)
 		go p.loop(f)
 	}
 }
@@ -35,6 +37,7 @@ func (p *goPool) Go(f func()) {
 func (p *goPool) stop() { close(p.work) }
 
 func (p *goPool) loop(f func()) {
+	defer p.running.Add(-1)
 	idle := time.NewTimer(goPoolIdle)
 	defer idle.Stop()
 	for {

@@ -256,7 +256,7 @@ func (e *env) waitPulling(ctx context.Context, consumer string, n int) error {
 			if e.embedded {
 				servers = "; servers: " + e.nats.describe()
 			}
-			return fmt.Errorf("workers not pulling after 60s (%s%s); their goroutines are dumped in %s", last, servers, e.workers.logPath(0))
+			return fmt.Errorf("workers not pulling after 60s (%s%s); their goroutines are dumped in their logs in %s", last, servers, e.dir)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

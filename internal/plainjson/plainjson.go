@@ -83,20 +83,14 @@ func (d *Decoder) RawStr() ([]byte, bool) {
 // Int reads a whole number written as an optionally negative run of at
 // most 18 digits (no fraction, exponent or leading plus).
 func (d *Decoder) Int() (int64, bool) {
-	start := d.I
 	neg := d.Byte('-')
+	digits, ok := d.digits()
+	if !ok || len(digits) > 18 {
+		return 0, false
+	}
 	var v int64
-	n := 0
-	for d.I < len(d.B) && d.B[d.I] >= '0' && d.B[d.I] <= '9' {
-		v = v*10 + int64(d.B[d.I]-'0')
-		d.I++
-		n++
-	}
-	if n == 0 || n > 18 || (n > 1 && d.B[start+btoi(neg)] == '0') {
-		return 0, false
-	}
-	if c := d.Peek(); c == '.' || c == 'e' || c == 'E' {
-		return 0, false
+	for _, c := range digits {
+		v = v*10 + int64(c-'0')
 	}
 	if neg {
 		v = -v
@@ -107,17 +101,28 @@ func (d *Decoder) Int() (int64, bool) {
 // Digits reads a run of digits written as a JSON number (no sign,
 // fraction or exponent) and returns its text.
 func (d *Decoder) Digits() (string, bool) {
+	if c := d.Peek(); c == '-' {
+		return "", false
+	}
+	digits, ok := d.digits()
+	return string(digits), ok
+}
+
+// digits reads the digits of a JSON number that has neither fraction nor
+// exponent: one or more, no leading zero.
+func (d *Decoder) digits() ([]byte, bool) {
 	start := d.I
 	for d.I < len(d.B) && d.B[d.I] >= '0' && d.B[d.I] <= '9' {
 		d.I++
 	}
-	if d.I == start || (d.I-start > 1 && d.B[start] == '0') {
-		return "", false
+	digits := d.B[start:d.I]
+	if len(digits) == 0 || (len(digits) > 1 && digits[0] == '0') {
+		return nil, false
 	}
-	if c := d.Peek(); c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+' {
-		return "", false
+	if c := d.Peek(); c == '.' || c == 'e' || c == 'E' {
+		return nil, false
 	}
-	return string(d.B[start:d.I]), true
+	return digits, true
 }
 
 // Literal consumes s if it comes next.
@@ -166,31 +171,60 @@ func (d *Decoder) Elem(first bool) (more, ok bool) {
 	return true, true
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// Seen records the keys of an object read so far, a bit each.
+type Seen uint32
+
+// Once records bit: false for a key not taken (bit 0), a value not read
+// (ok false) or a key given twice — where encoding/json's path decodes,
+// the last of the two winning.
+func (s *Seen) Once(bit uint32, ok bool) bool {
+	if !ok || bit == 0 || uint32(*s)&bit != 0 {
+		return false
 	}
-	return 0
+	*s |= Seen(bit)
+	return true
 }
 
-// Fields reads an object: for each key, field reads its value (the
-// decoder stands at it) and returns false to give up, as for a key it does
-// not take. One closure per object: for objects read by the thousand
-// (rows), loop over Key instead.
-func (d *Decoder) Fields(field func(key []byte) bool) bool {
+// Document reads body as one object and nothing after it. For each key,
+// field reads the value (the decoder stands at it) and returns the key's
+// bit — its own power of two, 0 for a key it does not take — and whether
+// the value read; see Seen.Once. One closure per document: objects read
+// by the thousand (rows) loop over Key instead.
+func Document(body []byte, field func(d *Decoder, key []byte) (bit uint32, ok bool)) bool {
+	d := Decoder{B: body}
 	d.Space()
 	if !d.Byte('{') {
 		return false
 	}
+	var seen Seen
 	for first := true; ; first = false {
 		key, more, ok := d.Key(first)
 		if !ok {
 			return false
 		}
 		if !more {
+			return d.End()
+		}
+		if !seen.Once(field(&d, key)) {
+			return false
+		}
+	}
+}
+
+// Array reads an array whose '[' comes next, elem reading each element.
+func (d *Decoder) Array(elem func() bool) bool {
+	if !d.Byte('[') {
+		return false
+	}
+	for first := true; ; first = false {
+		more, ok := d.Elem(first)
+		if !ok {
+			return false
+		}
+		if !more {
 			return true
 		}
-		if !field(key) {
+		if !elem() {
 			return false
 		}
 	}
@@ -199,22 +233,14 @@ func (d *Decoder) Fields(field func(key []byte) bool) bool {
 // Strings reads an array of strings as Str reads them; an empty array
 // is an empty, not nil, slice (as encoding/json makes it).
 func (d *Decoder) Strings() ([]string, bool) {
-	if !d.Byte('[') {
+	ss := []string{}
+	ok := d.Array(func() bool {
+		s, ok := d.Str()
+		ss = append(ss, s)
+		return ok
+	})
+	if !ok {
 		return nil, false
 	}
-	ss := []string{}
-	for first := true; ; first = false {
-		more, ok := d.Elem(first)
-		if !ok {
-			return nil, false
-		}
-		if !more {
-			return ss, true
-		}
-		s, ok := d.Str()
-		if !ok {
-			return nil, false
-		}
-		ss = append(ss, s)
-	}
+	return ss, true
 }

@@ -81,3 +81,40 @@ func TestStr(t *testing.T) {
 		})
 	}
 }
+
+// TestDocument: one object and nothing after it; a key not taken, a value
+// not read or a key given twice gives up.
+func TestDocument(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{`{}`, true},
+		{` {"a":"x","b":["y","z"]} `, true},
+		{`{"a":"x","a":"y"}`, false},
+		{`{"c":1}`, false},
+		{`{"a":1}`, false},
+		{`{"a":"x"} {}`, false},
+		{`{"a":"x",}`, false},
+		{`{"b":["y",]}`, false},
+		{`[]`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got := Document([]byte(tc.in), func(d *Decoder, key []byte) (uint32, bool) {
+				switch string(key) {
+				case "a":
+					_, ok := d.Str()
+					return 1, ok
+				case "b":
+					_, ok := d.Strings()
+					return 2, ok
+				}
+				return 0, false
+			})
+			if got != tc.want {
+				t.Errorf("Document(%s) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}

@@ -12,56 +12,44 @@ import "github.com/skattekonto-events/skattekonto-events/internal/plainjson"
 
 // decodePlain decodes a plain saldo answer; false when it is not plain.
 func (w *saldoWire) decodePlain(body []byte) bool {
-	d := plainjson.Decoder{B: body}
-	var seen uint16
-	return d.Fields(func(key []byte) bool {
-		var bit uint16
-		var ok bool
+	return plainjson.Document(body, func(d *plainjson.Decoder, key []byte) (uint32, bool) {
 		switch string(key) {
 		case "saldoSkatteverket":
-			bit, ok = 1<<8, plainInt(&d, &w.SaldoSkatteverket)
+			return 1 << 8, plainInt(d, &w.SaldoSkatteverket)
 		case "saldoKronofogden":
-			bit, ok = 1<<9, plainInt(&d, &w.SaldoKronofogden)
+			return 1 << 9, plainInt(d, &w.SaldoKronofogden)
 		case "rantaSkatteverket":
-			bit, ok = 1<<10, plainInt(&d, &w.RantaSkatteverket)
+			return 1 << 10, plainInt(d, &w.RantaSkatteverket)
 		case "rantaKronofogden":
-			bit, ok = 1<<11, plainInt(&d, &w.RantaKronofogden)
+			return 1 << 11, plainInt(d, &w.RantaKronofogden)
 		case "ocrNummer":
-			bit, ok = 1<<12, plainID(&d, &w.OcrNummer)
-		default:
-			bit, ok = w.commonWire.plainField(&d, key)
+			return 1 << 12, plainID(d, &w.OcrNummer)
 		}
-		return once(&seen, bit, ok)
-	}) && d.End()
+		return w.commonWire.plainField(d, key)
+	})
 }
 
 // decodePlain decodes a plain transaktioner answer; false when it is not
 // plain.
 func (w *transaktionerWire) decodePlain(body []byte) bool {
-	d := plainjson.Decoder{B: body}
-	var seen uint16
-	return d.Fields(func(key []byte) bool {
-		var bit uint16
-		var ok bool
+	return plainjson.Document(body, func(d *plainjson.Decoder, key []byte) (uint32, bool) {
 		switch string(key) {
 		case "ocrNummer":
-			bit, ok = 1<<8, plainID(&d, &w.OcrNummer)
+			return 1 << 8, plainID(d, &w.OcrNummer)
 		case "datumFrom":
-			bit, ok = 1<<9, plainStr(&d, &w.DatumFrom)
+			return 1 << 9, plainStr(d, &w.DatumFrom)
 		case "tidigareTransaktioner":
-			bit, ok = 1<<10, plainRows(&d, &w.Tidigare)
+			return 1 << 10, plainRows(d, &w.Tidigare)
 		case "kommandeTransaktioner":
-			bit, ok = 1<<11, plainRows(&d, &w.Kommande)
-		default:
-			bit, ok = w.commonWire.plainField(&d, key)
+			return 1 << 11, plainRows(d, &w.Kommande)
 		}
-		return once(&seen, bit, ok)
-	}) && d.End()
+		return w.commonWire.plainField(d, key)
+	})
 }
 
 // plainField decodes a key every answer may carry; bit 0 when key is not
 // one of them.
-func (w *commonWire) plainField(d *plainjson.Decoder, key []byte) (uint16, bool) {
+func (w *commonWire) plainField(d *plainjson.Decoder, key []byte) (uint32, bool) {
 	switch string(key) {
 	case "nastaAvstamningsdatum":
 		return 1, plainStr(d, &w.NastaAvstamningsdatum)
@@ -77,42 +65,25 @@ func (w *commonWire) plainField(d *plainjson.Decoder, key []byte) (uint16, bool)
 	return 0, false
 }
 
-// once records bit as seen: a key not known (bit 0), a value not read, or
-// a key given twice makes the answer not plain.
-func once(seen *uint16, bit uint16, ok bool) bool {
-	if !ok || bit == 0 || *seen&bit != 0 {
-		return false
-	}
-	*seen |= bit
-	return true
-}
-
 func plainRows(d *plainjson.Decoder, dst *[]transaktionWire) bool {
-	if !d.Byte('[') {
-		return false
-	}
 	rows := []transaktionWire{}
-	for first := true; ; first = false {
-		more, ok := d.Elem(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			*dst = rows
-			return true
-		}
+	ok := d.Array(func() bool {
 		rows = append(rows, transaktionWire{})
-		if !plainRow(d, &rows[len(rows)-1]) {
-			return false
-		}
+		return plainRow(d, &rows[len(rows)-1])
+	})
+	if ok {
+		*dst = rows
 	}
+	return ok
 }
 
+// plainRow reads one row, looping over its keys without a closure (rows
+// come by the thousand).
 func plainRow(d *plainjson.Decoder, r *transaktionWire) bool {
 	if !d.Byte('{') {
 		return false
 	}
-	var seen uint16
+	var seen plainjson.Seen
 	for first := true; ; first = false {
 		key, more, ok := d.Key(first)
 		if !ok {
@@ -121,7 +92,7 @@ func plainRow(d *plainjson.Decoder, r *transaktionWire) bool {
 		if !more {
 			return true
 		}
-		var bit uint16
+		var bit uint32
 		switch string(key) {
 		case "transaktionsidentitet":
 			bit, ok = 1, plainID(d, &r.Transaktionsidentitet)
@@ -140,7 +111,7 @@ func plainRow(d *plainjson.Decoder, r *transaktionWire) bool {
 		case "beloppKronofogden":
 			bit, ok = 128, plainInt(d, &r.BeloppKronofogden)
 		}
-		if !once(&seen, bit, ok) {
+		if !seen.Once(bit, ok) {
 			return false
 		}
 	}
