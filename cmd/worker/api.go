@@ -79,18 +79,18 @@ func apiEndpoints(cfg *config.Config, log zerolog.Logger) (ep endpoints, stop fu
 
 // newAPI returns the API client for ep. With SKV_RATE_LIMIT its calls are
 // limited to that rate across the whole deployment: replicas share it over
-// nc and all slow down on a 429; peers then counts the live replicas
-// (nil without the limiter). stop closes the limiter.
+// nc and all slow down on a 429. Either way the replicas announce
+// themselves on the limiter's subjects and peers counts the live ones,
+// for the fetch stream's partitions. stop closes the limiter.
 func newAPI(cfg *config.Config, ep endpoints, nc *nats.Conn, obs skv.Observer, log zerolog.Logger) (api *skv.Client, peers func() int, stop func(), err error) {
+	lim, err := ratelimit.New(nc, ratelimit.Config{Rate: max(cfg.SKVRateLimit, 0), MaxPeers: cfg.SKVRateMaxPeers, MaxPause: cfg.SKVRateMaxPause, MaxWait: cfg.SKVRateMaxWait, Logger: log})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("config: SKV_RATE_LIMIT: %w", err)
+	}
+	stop, peers = lim.Close, lim.Peers
 	var limiter skv.Limiter
-	stop = func() {}
 	if cfg.SKVRateLimit > 0 {
-		lim, err := ratelimit.New(nc, ratelimit.Config{Rate: cfg.SKVRateLimit, MaxPeers: cfg.SKVRateMaxPeers, MaxPause: cfg.SKVRateMaxPause, MaxWait: cfg.SKVRateMaxWait, Logger: log})
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("config: SKV_RATE_LIMIT: %w", err)
-		}
-		// The replicas it counts share the fetch stream's partitions too.
-		limiter, stop, peers = lim, lim.Close, lim.Peers
+		limiter = lim
 	}
 	api, err = skv.New(skv.Config{
 		BaseURL:           ep.BaseURL,

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
+	"github.com/skattekonto-events/skattekonto-events/internal/config"
 	"github.com/skattekonto-events/skattekonto-events/internal/contract"
 	"github.com/skattekonto-events/skattekonto-events/internal/natstest"
 	"github.com/skattekonto-events/skattekonto-events/internal/sim"
@@ -111,4 +113,42 @@ func waitFetchCompleted(t *testing.T, ctx context.Context, js jetstream.JetStrea
 	}
 	t.Fatalf("no FetchCompleted for the account:\n%s", out.String())
 	return nil
+}
+
+// TestReplicasCountEachOtherWithoutALimit: with SKV_RATE_LIMIT=0 (no
+// limit, the simulator's default) the replicas still know of each other,
+// so that they share the fetch stream's partitions rather than leaving
+// every partition pinned where it first landed.
+func TestReplicasCountEachOtherWithoutALimit(t *testing.T) {
+	srv := natstest.RunTest(t)
+	workerEnv(t, map[string]string{
+		"NATS_URL": srv.ClientURL(), "SKV_RATE_LIMIT": "0",
+		"SKV_BASE_URL": "http://127.0.0.1:1/api", "SKV_TOKEN_URL": "http://127.0.0.1:1/token",
+		"SKV_CLIENT_ID": "id", "SKV_CLIENT_SECRET": "secret",
+	})
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := endpoints{BaseURL: cfg.SKVBaseURL, TokenURL: cfg.SKVTokenURL, ClientID: cfg.SKVClientID, ClientSecret: cfg.SKVClientSecret}
+	var counts []func() int
+	for range 2 {
+		nc, _ := natstest.Connect(t, srv)
+		api, peers, stop, err := newAPI(cfg, ep, nc, nil, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		if api == nil || peers == nil {
+			t.Fatalf("newAPI without a limit: client %v, peers %v; want both", api != nil, peers != nil)
+		}
+		counts = append(counts, peers)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for counts[0]() != 2 || counts[1]() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas without a limit count %d and %d, want 2 each", counts[0](), counts[1]())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -18,6 +18,21 @@ import (
 	"github.com/skattekonto-events/skattekonto-events/internal/skv"
 )
 
+// writeAllocs writes the heap profile's allocation samples to path, or
+// says on stderr why it could not.
+func writeAllocs(path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadtest worker: allocation profile: %v\n", err)
+	}
+}
+
 // RunWorker is the worker wired from the same packages and environment
 // as cmd/worker (without its HTTP endpoints and metrics), so that the load
 // tool can run it as a child process of its own with a CPU profile
@@ -40,6 +55,9 @@ func RunWorker(ctx context.Context, cpuprofile string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+		// The allocations since start, beside the CPU profile: where the
+		// garbage collector's work comes from.
+		defer writeAllocs(cpuprofile + ".allocs")
 	}
 	log := zerolog.New(os.Stderr).Level(cfg.Level).With().Timestamp().Logger()
 	api, err := skv.New(skv.Config{

@@ -38,7 +38,9 @@ const expireAfter = 3
 // Heartbeat.
 type Config struct {
 	// Rate is the number of calls per second for the whole deployment,
-	// shared by every replica (> 0).
+	// shared by every replica. Zero is no limit: Wait never waits and a
+	// 429 slows nobody, but the replicas still announce themselves and
+	// count each other (Peers), which the fetch partitions need.
 	Rate float64
 	// Burst is the number of calls a replica may make at once, default 1.
 	Burst int
@@ -75,8 +77,8 @@ type Config struct {
 
 // withDefaults validates c and fills in defaults. Errors name the field.
 func (c Config) withDefaults() (Config, error) {
-	if !(c.Rate > 0) || math.IsInf(c.Rate, 0) {
-		return c, fmt.Errorf("ratelimit config: Rate must be a positive number, got %v", c.Rate)
+	if !(c.Rate >= 0) || math.IsInf(c.Rate, 0) {
+		return c, fmt.Errorf("ratelimit config: Rate must be zero (no limit) or a positive number, got %v", c.Rate)
 	}
 	if c.Burst < 0 {
 		return c, fmt.Errorf("ratelimit config: Burst must not be negative, got %d", c.Burst)

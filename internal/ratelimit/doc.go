@@ -24,6 +24,11 @@
 // A replica applies at most one cut per max(Retry-After, 1s) window, so
 // that N replicas hitting 429 at the same moment cut once, not N times.
 //
+// With Rate 0 (no limit) a Limiter only counts replicas: it announces
+// itself and hears the others on the presence subject, so that Peers
+// still tells the fetch partitions how many replicas share them, but Wait
+// never waits and no throttle is sent or heard.
+//
 // # What a replica believes
 //
 // Any client allowed on the subjects can publish on them, so a message is

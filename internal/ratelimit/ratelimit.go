@@ -118,10 +118,14 @@ func New(nc *nats.Conn, cfg Config) (*Limiter, error) {
 	l.limit = l.targetLocked(cfg.Now())
 	l.log.Debug().Float64("rate", cfg.Rate).Float64("share", l.limit).Msg("rate limiter starting")
 
-	for _, s := range []struct {
+	subjects := []struct {
 		subj string
 		cb   nats.MsgHandler
-	}{{l.presenceSubj, l.onPresence}, {l.throttleSubj, l.onThrottle}} {
+	}{{l.presenceSubj, l.onPresence}, {l.throttleSubj, l.onThrottle}}
+	if l.unlimited() {
+		subjects = subjects[:1] // counting replicas only: no throttles
+	}
+	for _, s := range subjects {
 		sub, err := nc.Subscribe(s.subj, s.cb)
 		if err != nil {
 			l.unsubscribe()
@@ -130,16 +134,31 @@ func New(nc *nats.Conn, cfg Config) (*Limiter, error) {
 		l.subs = append(l.subs, sub)
 	}
 	l.announce()
-	l.wg.Add(2)
+	l.wg.Add(1)
 	go l.run()
-	go l.pace()
+	if !l.unlimited() {
+		l.wg.Add(1)
+		go l.pace()
+	}
 	return l, nil
 }
 
+// unlimited reports whether this Limiter only counts replicas (Rate 0).
+func (l *Limiter) unlimited() bool { return l.cfg.Rate == 0 }
+
 // Wait blocks until this replica may make a call, ctx ends (its error is
 // returned), Config.MaxWait has passed (ErrWaitTimeout) or the Limiter is
-// closed (ErrClosed). It never waits for NATS.
+// closed (ErrClosed). It never waits for NATS. With Rate 0 it returns at
+// once.
 func (l *Limiter) Wait(ctx context.Context) error {
+	if l.unlimited() {
+		select {
+		case <-l.done:
+			return ErrClosed
+		default:
+			return ctx.Err()
+		}
+	}
 	t := time.NewTimer(l.cfg.MaxWait)
 	defer t.Stop()
 	select {
@@ -219,6 +238,9 @@ func (l *Limiter) pace() {
 // other replica to do the same. Repeats within max(retryAfter, 1s) of a
 // cut do not cut again.
 func (l *Limiter) Throttled(retryAfter time.Duration) {
+	if l.unlimited() {
+		return
+	}
 	retryAfter = min(max(retryAfter, 0), l.cfg.MaxPause)
 	if _, changed := l.throttle(retryAfter, ""); !changed {
 		return
@@ -292,7 +314,7 @@ func (l *Limiter) throttle(retryAfter time.Duration, from string) (accepted, cha
 }
 
 // Share returns this replica's current rate in calls per second: its fair
-// share of Rate times the throttle factor.
+// share of Rate times the throttle factor (0 with Rate 0: no limit).
 func (l *Limiter) Share() float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -34,7 +34,6 @@ func TestConfigInvalid(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"zero rate", Config{}},
 		{"negative rate", Config{Rate: -1}},
 		{"NaN rate", Config{Rate: nan()}},
 		{"negative burst", Config{Rate: 1, Burst: -1}},
@@ -66,6 +65,41 @@ func TestPeers(t *testing.T) {
 	waitFor(t, "three peers", allPeers(ls, 3))
 	ls[2].Close()
 	waitFor(t, "two peers after Close", allPeers(ls[:2], 2))
+}
+
+// With Rate 0 (SKV_RATE_LIMIT=0: no limit) replicas still count each
+// other, as the fetch partitions need, but no call waits and a 429 slows
+// nobody: not the replica that got it, not the others.
+func TestNoLimitStillCountsReplicas(t *testing.T) {
+	s := natstest.RunTest(t)
+	ls := startLimiters(t, s, 3, Config{Heartbeat: testHeartbeat})
+	waitFor(t, "three peers without a limit", allPeers(ls, 3))
+
+	ls[0].Throttled(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i, l := range ls {
+		for range 1000 {
+			if err := l.Wait(ctx); err != nil {
+				t.Fatalf("replica %d: Wait = %v, want nil at once", i, err)
+			}
+		}
+		if got := l.Share(); got != 0 {
+			t.Errorf("replica %d: Share() = %v, want 0 (no limit)", i, got)
+		}
+	}
+	if n := ls[0].published.Load(); n != 0 {
+		t.Errorf("throttle messages published without a limit: %d, want 0", n)
+	}
+	cancel()
+	if err := ls[1].Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait with an ended context = %v, want context.Canceled", err)
+	}
+	ls[2].Close()
+	waitFor(t, "two peers after Close", allPeers(ls[:2], 2))
+	if err := ls[2].Wait(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Wait after Close = %v, want ErrClosed", err)
+	}
 }
 
 // A replica that dies without Close is dropped after three missed
