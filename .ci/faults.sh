@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Burst and fault tests, bounded to a few minutes in all: bursts of fetch
 # requests per account on two worker replicas with a SIGKILL every round
-# and a NATS restart; then each fault kind on real connections through
+# and a NATS restart (ack wait 4 s), on three replicas the same at the
+# workers' default ack wait, and on three replicas without faults at an
+# ack wait of 2 s; then each fault kind on real connections through
 # Toxiproxy (cuts in the middle of commits, latency spikes, a bandwidth
 # crawl, API resets, a full JetStream storage) on one server, a
 # partition of the events stream's leader on a three-node cluster, and
@@ -56,6 +58,8 @@ run() {
 }
 
 run burst 120s -rounds 10 -workers 2 -kill-each-round -nats-restart
+run burst-3-default 120s -rounds 10 -workers 3 -kill-each-round -nats-restart -ack-wait 0
+run burst-3-short 120s -rounds 10 -workers 3 -ack-wait 2s
 run faults 240s -rounds 8 -fault nats-cut,latency,bandwidth,api-reset,storage-full
 run partition 150s -cluster -rounds 10 -fault partition -fault-hold 12s
 run cluster-faults 300s -cluster -rounds 6 -fault nats-cut,latency,bandwidth,api-reset,storage-full
