@@ -152,12 +152,9 @@ func (s *Store) commit(ctx context.Context, c Commit, at position, skip map[stri
 		if err != nil {
 			return 0, err
 		}
-		// The process remembers the bookkeeping (the fetch id, when the
-		// calls were made) and where the account's last event now is; the
-		// generation is the stored state's.
 		// The process remembers the stored state with the bookkeeping (the
 		// fetch id, when the calls were made) and where the account's last
-		// event now is.
+		// event now is; the generation is the stored state's.
 		kept := prev
 		kept.Fetches, kept.FetchedAt = next.Fetches, next.FetchedAt
 		f, _ := s.cache.found(acct, at.state)

@@ -58,7 +58,11 @@ func TestLeanCommit(t *testing.T) {
 	ctx := context.Background()
 	s, js := newTestStore(t)
 	since := time.Now().Add(-time.Minute)
-	first := Diff(State{}, snapshotWith(rows(3)), time.Now(), Options{})
+	// Every fetch of the test at one moment: a transactions call a second
+	// later is news for the state (when the transactions were last
+	// fetched), and its commit is no longer lean.
+	now := time.Now()
+	first := Diff(State{}, snapshotWith(rows(3)), now, Options{})
 	seq, err := s.Commit(ctx, Changes(0, &first, map[string]int64{"saldo": 1}, closing("f1")))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +72,7 @@ func TestLeanCommit(t *testing.T) {
 		t.Fatalf("Load = %d, %v; want %d", seq1, err, seq)
 	}
 
-	same := Diff(st, snapshotWith(rows(3)), time.Now(), Options{})
+	same := Diff(st, snapshotWith(rows(3)), now, Options{})
 	if len(same.Events) != 0 {
 		t.Fatalf("a repeat of the same answers has %d events", len(same.Events))
 	}
@@ -98,7 +102,7 @@ func TestLeanCommit(t *testing.T) {
 	}
 
 	// A change moves the state; a lean commit on the old one is refused.
-	more := Diff(st, snapshotWith(rows(4)), time.Now(), Options{})
+	more := Diff(st, snapshotWith(rows(4)), now, Options{})
 	seq3, err := s.Commit(ctx, Changes(seq, &more, nil, closing("f6")))
 	if err != nil || seq3 <= seq {
 		t.Fatalf("full commit = %d, %v", seq3, err)
@@ -160,7 +164,8 @@ func TestFullCommitAfterLeanCommits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			first := Diff(State{}, snapshotWith(rows(2)), time.Now(), Options{})
+			now := time.Now() // every fetch at one moment, as in TestLeanCommit
+			first := Diff(State{}, snapshotWith(rows(2)), now, Options{})
 			seq, err := s.Commit(ctx, Changes(0, &first, nil, closing("f1")))
 			if err != nil {
 				t.Fatal(err)
@@ -169,7 +174,7 @@ func TestFullCommitAfterLeanCommits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			same := Diff(st, snapshotWith(rows(2)), time.Now(), Options{})
+			same := Diff(st, snapshotWith(rows(2)), now, Options{})
 			for _, id := range []string{"f2", "f3"} {
 				if _, err := s.Commit(ctx, Changes(seq, &same, nil, closing(id))); err != nil {
 					t.Fatal(err)
@@ -182,7 +187,7 @@ func TestFullCommitAfterLeanCommits(t *testing.T) {
 			if !known {
 				s.cache.drop(acct) // the commit takes the last event to be just before the state
 			}
-			more := Diff(st, snapshotWith(rows(3)), time.Now(), Options{})
+			more := Diff(st, snapshotWith(rows(3)), now, Options{})
 			if _, err := s.Commit(ctx, Changes(seq, &more, nil, closing("f4"))); err != nil {
 				t.Fatalf("full commit after lean commits: %v", err)
 			}
