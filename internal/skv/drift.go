@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sort"
 	"strings"
+
+	"github.com/skattekonto-events/skattekonto-events/internal/plainjson"
 )
 
 // DriftKind names how an answer differs from the service description as
@@ -203,9 +205,9 @@ func (ds *driftSet) unknownInList(raw []byte, elem shape, prefix string) {
 // unsure (a key with escapes), leaving the exact answer to unknownFields.
 // One pass without allocations: the usual answer holds no unknown keys.
 func hasUnknownKeys(body []byte, s shape) bool {
-	sc := keyScanner{b: body}
-	sc.ws()
-	switch sc.peek() {
+	sc := keyScanner{Decoder: plainjson.Decoder{B: body}}
+	sc.Space()
+	switch sc.Peek() {
 	case '{':
 		sc.object(s)
 	case '[':
@@ -216,55 +218,37 @@ func hasUnknownKeys(body []byte, s shape) bool {
 	return sc.unknown
 }
 
-// keyScanner walks valid JSON looking for unknown keys.
+// keyScanner walks valid JSON looking for unknown keys, with the plain
+// decoder's cursor (Space, Peek).
 type keyScanner struct {
-	b       []byte
-	i       int
+	plainjson.Decoder
 	unknown bool
 }
 
-func (sc *keyScanner) peek() byte {
-	if sc.i < len(sc.b) {
-		return sc.b[sc.i]
-	}
-	return 0
-}
-
-func (sc *keyScanner) ws() {
-	for sc.i < len(sc.b) {
-		switch sc.b[sc.i] {
-		case ' ', '\t', '\n', '\r':
-			sc.i++
-		default:
-			return
-		}
-	}
-}
-
-// object scans the object at sc.i, checking its keys against s.
+// object scans the object at sc.I, checking its keys against s.
 func (sc *keyScanner) object(s shape) {
-	sc.i++ // {
+	sc.I++ // {
 	for !sc.unknown {
-		sc.ws()
-		switch sc.peek() {
+		sc.Space()
+		switch sc.Peek() {
 		case 0:
 			return
 		case '}':
-			sc.i++
+			sc.I++
 			return
 		case ',':
-			sc.i++
+			sc.I++
 			continue
 		}
 		key, escaped := sc.str()
-		sc.ws()
-		sc.i++ // :
-		sc.ws()
+		sc.Space()
+		sc.I++ // :
+		sc.Space()
 		elem, known := s[string(key)]
 		switch {
 		case escaped || !known:
 			sc.unknown = true
-		case elem != nil && sc.peek() == '[':
+		case elem != nil && sc.Peek() == '[':
 			sc.list(elem)
 		default:
 			sc.skip()
@@ -272,19 +256,19 @@ func (sc *keyScanner) object(s shape) {
 	}
 }
 
-// list scans the list at sc.i, checking its objects against elem.
+// list scans the list at sc.I, checking its objects against elem.
 func (sc *keyScanner) list(elem shape) {
-	sc.i++ // [
+	sc.I++ // [
 	for !sc.unknown {
-		sc.ws()
-		switch sc.peek() {
+		sc.Space()
+		switch sc.Peek() {
 		case 0:
 			return
 		case ']':
-			sc.i++
+			sc.I++
 			return
 		case ',':
-			sc.i++
+			sc.I++
 		case '{':
 			sc.object(elem)
 		default:
@@ -293,29 +277,29 @@ func (sc *keyScanner) list(elem shape) {
 	}
 }
 
-// str scans the string at sc.i and returns its raw content, and whether
+// str scans the string at sc.I and returns its raw content, and whether
 // it holds escapes.
 func (sc *keyScanner) str() ([]byte, bool) {
-	start, esc := sc.i+1, false
-	for j := start; j < len(sc.b); j++ {
-		switch sc.b[j] {
+	start, esc := sc.I+1, false
+	for j := start; j < len(sc.B); j++ {
+		switch sc.B[j] {
 		case '\\':
 			esc = true
 			j++
 		case '"':
-			sc.i = j + 1
-			return sc.b[start:j], esc
+			sc.I = j + 1
+			return sc.B[start:j], esc
 		}
 	}
-	sc.i = len(sc.b)
+	sc.I = len(sc.B)
 	return nil, esc
 }
 
-// skip skips the value at sc.i.
+// skip skips the value at sc.I.
 func (sc *keyScanner) skip() {
 	depth := 0
-	for sc.i < len(sc.b) {
-		switch sc.b[sc.i] {
+	for sc.I < len(sc.B) {
+		switch sc.B[sc.I] {
 		case '"':
 			sc.str()
 			if depth == 0 {
@@ -330,7 +314,7 @@ func (sc *keyScanner) skip() {
 			}
 			depth--
 			if depth == 0 {
-				sc.i++
+				sc.I++
 				return
 			}
 		case ',':
@@ -338,6 +322,6 @@ func (sc *keyScanner) skip() {
 				return
 			}
 		}
-		sc.i++
+		sc.I++
 	}
 }
